@@ -1,0 +1,107 @@
+/*
+ * Internals shared by the engine (engine.c: queue, limits, rate, status, stop) and
+ * the per-target session state machine (session.c).
+ */
+#ifndef MXS_ENGINE_H
+#define MXS_ENGINE_H
+
+#include <sys/queue.h>
+
+#include "addrmap.h"
+#include "record.h"
+#include "scanner.h"
+#include "smtp_reply.h"
+#include "target.h"
+#include "tls_client.h"
+
+struct mxs_blocklist;
+
+enum session_state {
+	ST_CONNECT,      /* TCP connect in progress */
+	ST_GREETING,     /* waiting for the final line of the 220 greeting; never speak */
+	ST_EHLO,         /* EHLO sent */
+	ST_HELO,         /* EHLO refused, HELO sent */
+	ST_STARTTLS,     /* STARTTLS sent */
+	ST_HANDSHAKE,    /* TLS handshake in progress */
+	ST_EHLO_TLS,     /* EHLO sent over TLS */
+	ST_QUIT,         /* QUIT sent; waiting for 221 or close */
+	ST_RETRY_WAIT,   /* no connection; waiting to retry after a 421 */
+	ST_DONE,         /* record complete; release pending */
+	ST_LAST
+};
+
+extern const char *const session_state_names[ST_LAST];
+
+struct session {
+	struct mxs_scanner *sc;
+	LIST_ENTRY(session) link;
+	uint64_t id;
+	struct mxs_target tgt;
+	struct mxs_record rec;
+	enum session_state state;
+	struct bufferevent *bev;      /* the socket, or the TLS filter on top of it */
+	SSL *ssl;                     /* owned by the TLS filter once it exists */
+	struct event *timer;          /* phase timeout, session deadline, retry wait */
+	struct smtp_reply reply;
+	int64_t t_attempt;            /* monotonic ms: start of this attempt */
+	int64_t t_phase;              /* monotonic ms: start of this phase */
+	int64_t phase_deadline, attempt_deadline;
+	bool holds_slots;             /* counted in the per-address and per-net maps */
+	bool release;                 /* free at the end of the current callback */
+};
+
+struct mxs_scanner {
+	struct event_base *base;
+	struct mxs_scan_opts o;
+	struct tls_client tls;
+	struct mxs_blocklist *bl;
+	char ehlo_name[256];
+	bool ehlo_is_fqdn;
+	mxs_emit_fn emit;
+	void *emit_arg;
+	mxs_want_fn want;
+	mxs_done_fn done;
+	mxs_progress_fn progress;
+	void *cb_arg;
+
+	struct mxs_target **win;      /* targets waiting to start, picked at random */
+	size_t nwin, capwin;
+	struct addrmap per_ip, per_net, seen;
+	LIST_HEAD(, session) active;  /* sessions with or waiting for a connection */
+	size_t inflight, waiting;
+	uint64_t next_id;
+	uint64_t rng;
+
+	double tokens;
+	int64_t t_tokens;
+	struct event *pump_ev, *rate_ev, *status_ev, *drain_ev;
+	bool input_done, stopping, interrupting, finished, done_called, fd_warned;
+
+	int64_t t_start;
+	uint64_t started, started_last, records_last, tls_ok;
+	struct mxs_scan_stats st;
+};
+
+/* session.c */
+struct session *session_new(struct mxs_scanner *sc, struct mxs_target *t);
+/* Begin (or retry) the connection; the session must hold its slots. */
+void session_connect(struct session *s);
+/* End a session now with "interrupted" (the scan is stopping). */
+void session_interrupt(struct session *s);
+/* Free the session if it was marked for release; call at the end of every callback. */
+void session_maybe_release(struct session *s);
+/* Free everything the session owns (called by the engine after emitting its record). */
+void session_free(struct session *s);
+
+/* engine.c, called by sessions */
+/* Try to take the per-address/per-net slots; 0 when taken, -1 when at a cap. */
+int engine_acquire_slots(struct mxs_scanner *sc, struct session *s);
+void engine_release_slots(struct mxs_scanner *sc, struct session *s);
+/* A session enters or leaves the retry wait (counted apart from connections). */
+void engine_session_waiting(struct mxs_scanner *sc, struct session *s, bool waiting);
+/* The session's record is complete: emit it, count it, free the session. */
+void engine_session_done(struct mxs_scanner *sc, struct session *s);
+/* Note that the process ran out of file descriptors. */
+void engine_fd_exhausted(struct mxs_scanner *sc);
+
+#endif

@@ -1,0 +1,51 @@
+/* The closed set of outcomes a probe can end in, and the phases it can end in. */
+#ifndef MXS_OUTCOME_H
+#define MXS_OUTCOME_H
+
+enum mxs_outcome {
+	MXS_OUT_NONE,
+	MXS_OUT_SUCCESS,
+	MXS_OUT_NO_STARTTLS,
+	MXS_OUT_STARTTLS_REFUSED,
+	MXS_OUT_HANDSHAKE_ERROR,
+	MXS_OUT_HANDSHAKE_TIMEOUT,
+	MXS_OUT_CONNECTION_REFUSED,
+	MXS_OUT_CONNECTION_TIMEOUT,
+	MXS_OUT_UNREACHABLE,
+	MXS_OUT_GREETING_TIMEOUT,
+	MXS_OUT_GREETING_REJECTED,
+	MXS_OUT_EHLO_REJECTED,
+	MXS_OUT_EHLO_TIMEOUT,
+	MXS_OUT_STARTTLS_TIMEOUT,
+	MXS_OUT_PEER_CLOSED,
+	MXS_OUT_PROTOCOL_ERROR,
+	MXS_OUT_DEADLINE,
+	MXS_OUT_BLOCKED,
+	MXS_OUT_BAD_TARGET,
+	MXS_OUT_DUPLICATE,
+	MXS_OUT_INTERRUPTED,
+	MXS_OUT_LOCAL_ERROR,
+	MXS_OUT_LAST
+};
+
+/* Outcome names as written in the record (docs/record.md). */
+extern const char *const mxs_outcome_names[MXS_OUT_LAST];
+
+/* Session phases, in the order a probe goes through them. */
+enum mxs_phase {
+	MXS_PHASE_NONE,
+	MXS_PHASE_CONNECT,
+	MXS_PHASE_GREETING,
+	MXS_PHASE_EHLO,
+	MXS_PHASE_HELO,
+	MXS_PHASE_STARTTLS,
+	MXS_PHASE_HANDSHAKE,
+	MXS_PHASE_EHLO_TLS,
+	MXS_PHASE_QUIT,
+	MXS_PHASE_DONE,
+	MXS_PHASE_LAST
+};
+
+extern const char *const mxs_phase_names[MXS_PHASE_LAST];
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * The result record of one target (docs/record.md is its specification). The session
+ * fills it as it goes; record_json.c writes it. Every string in it is owned by the record
+ * and freed by mxs_record_free; remote-controlled strings are already in escape form.
+ */
+#ifndef MXS_RECORD_H
+#define MXS_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outcome.h"
+#include "strv.h"
+
+struct mxs_reply_rec {
+	bool present;
+	int code;
+	struct strv lines;
+};
+
+struct mxs_ehlo_rec {
+	struct mxs_reply_rec reply;
+	const char *verb;       /* "EHLO" or "HELO", static */
+	struct strv extensions;
+};
+
+struct mxs_cert_rec {
+	char sha256[65];
+	char *subject, *issuer, *serial, *sig_alg;
+	struct strv sans;
+	char not_before[32], not_after[32];
+	const char *key_type;   /* static */
+	int key_bits;
+};
+
+struct mxs_tls_rec {
+	char version[16];
+	char *cipher, *cipher_openssl;
+	int cipher_bits;
+	bool forward_secrecy;
+	const char *kex;        /* static */
+	char *kex_group;        /* NULL when unknown */
+	int kex_bits;           /* 0 when unknown */
+	char *sig_alg;          /* NULL when unknown */
+	long verify_code;
+	const char *verify_reason; /* static (OpenSSL's table) */
+	bool trusted;
+	int name_match;         /* -1 unknown (no MX name), 0, 1 */
+	struct strv matched_names;
+	bool expired, not_yet_valid, self_signed;
+	bool dane_present;      /* the target carried TLSA records */
+	int dane_tlsa;
+	bool dane_dnssec, dane_match;
+	int dane_depth;         /* -1 when no match */
+	struct mxs_cert_rec *chain;
+	size_t nchain;
+};
+
+struct mxs_transcript_ent {
+	char dir;               /* 'S' or 'C' */
+	bool tls;
+	bool truncated;
+	int64_t t_ms;
+	char *data;             /* escape form */
+};
+
+#define MXS_TRANSCRIPT_MAX 64
+#define MXS_TRANSCRIPT_DATA_MAX 1024
+
+enum mxs_timing {
+	MXS_T_CONNECT,
+	MXS_T_GREETING,
+	MXS_T_EHLO,
+	MXS_T_STARTTLS,
+	MXS_T_HANDSHAKE,
+	MXS_T_EHLO_TLS,
+	MXS_T_TOTAL,
+	MXS_T_LAST
+};
+
+struct mxs_record {
+	char ip[64];
+	int port;
+	char *mx;
+	struct strv mx_names, domains;
+	char *input;            /* escape form, only for bad-target */
+	int64_t start_ms;       /* wall clock */
+	enum mxs_outcome outcome;
+	enum mxs_phase phase;
+	char *detail;
+	int attempts;
+	const char *ehlo_name;  /* borrowed from the scan configuration or session */
+	char ehlo_literal[72];  /* address literal when the configured name is not a FQDN */
+	const char *profile;    /* borrowed */
+	struct mxs_reply_rec greeting, starttls;
+	struct mxs_ehlo_rec ehlo, ehlo_tls;
+	struct mxs_tls_rec *tls;
+	char *mangled_starttls;
+	bool starttls_echo;
+	long plaintext_after_starttls;
+	int64_t timing[MXS_T_LAST]; /* -1 when not reached */
+	bool keep_transcript;
+	struct mxs_transcript_ent transcript[MXS_TRANSCRIPT_MAX];
+	size_t ntranscript;
+};
+
+void mxs_record_init(struct mxs_record *r);
+void mxs_record_free(struct mxs_record *r);
+void mxs_tls_rec_free(struct mxs_tls_rec *t);
+
+struct mxs_target;
+/* Copy the target's address, port and names into the record. Returns 0 or -1 (no memory). */
+int mxs_record_set_target(struct mxs_record *r, const struct mxs_target *t);
+
+/* Replace the detail with a formatted message. */
+void mxs_record_detail(struct mxs_record *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Append raw bytes to the transcript (escaped and capped here). */
+void mxs_record_transcript(struct mxs_record *r, char dir, bool tls, int64_t t_ms,
+			   const void *data, size_t len);
+
+/* Copy a parsed reply into a reply record (the lines move; the reply is left empty). */
+struct smtp_reply;
+void mxs_reply_rec_take(struct mxs_reply_rec *dst, struct smtp_reply *src);
+
+/*
+ * Serialise as one JSON line (no trailing newline). Returns a malloc'd string owned by the
+ * caller, or NULL when out of memory.
+ */
+char *mxs_record_to_json(const struct mxs_record *r, size_t *len);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * mxsurvey's probe engine: dials targets on a caller's libevent loop, runs the SMTP
+ * STARTTLS dialogue and hands back exactly one JSON result line per accepted input line
+ * (docs/record.md). The caller feeds input lines as the scanner asks for them, so
+ * memory stays bounded whatever the length of the input.
+ */
+#ifndef MXS_SCANNER_H
+#define MXS_SCANNER_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outcome.h"
+
+struct mxs_scan_opts {
+	int port;                 /* default port (25) */
+	int concurrency;          /* connections in flight at most */
+	double rate;              /* new connections per second, 0 = unlimited */
+	int per_ip;               /* connections at once per address */
+	int per_net;              /* connections at once per IPv4 /24 or IPv6 /64 */
+	int retries;              /* extra attempts after a 421 reply */
+	int retry_delay_ms;       /* first back-off; doubles with each attempt */
+	int connect_timeout_ms;
+	int greeting_timeout_ms;  /* whole greeting, all lines: tolerate slow greeters */
+	int command_timeout_ms;   /* each command's reply (EHLO, HELO, STARTTLS, QUIT) */
+	int handshake_timeout_ms;
+	int deadline_ms;          /* hard limit for one attempt, whatever is trickling in */
+	int drain_timeout_ms;     /* after stop: time in-flight probes get to finish */
+	const char *ehlo_name;    /* NULL: this host's FQDN, or an address literal */
+	const char *ca_file;      /* NULL: system trust store */
+	const char *profile;      /* client-hello profile, "default-v1" */
+	const char *blocklist, *allowlist;
+	bool default_blocklist;   /* apply the RFC 6890 reserved ranges */
+	bool transcript;
+	bool status;              /* once-a-second status line on stderr */
+	uint64_t seed;            /* scan-order shuffle; 0 = from the clock */
+	size_t window;            /* targets held for shuffling */
+	/*
+	 * Sharding: scan only addresses whose hash falls in shard shard_index of
+	 * shard_count (0 of 1 = everything); others are skipped without a record.
+	 */
+	unsigned shard_index, shard_count;
+};
+
+/* Defaults for every option (polite: one connection per address). */
+void mxs_scan_opts_defaults(struct mxs_scan_opts *o);
+
+/* Called with every output line (JSON, no newline). Returns 0, or -1 on write failure. */
+typedef int (*mxs_emit_fn)(void *arg, const char *line, size_t len);
+/* Called when the scanner has room for more input (feed with mxs_scanner_add_line). */
+typedef void (*mxs_want_fn)(void *arg);
+/* Called once when every target has its record (or the stop drained). */
+typedef void (*mxs_done_fn)(void *arg);
+/* Fraction of the input consumed so far (0..1), or a negative value when unknown. */
+typedef double (*mxs_progress_fn)(void *arg);
+
+struct mxs_scan_stats {
+	uint64_t lines;         /* input lines given */
+	uint64_t targets;       /* lines that were targets (bad ones included) */
+	uint64_t records;       /* result records emitted */
+	uint64_t passthrough;   /* domain lines passed through */
+	uint64_t skipped_shard; /* targets of other shards */
+	uint64_t unscanned;     /* targets left unscanned by a stop */
+	uint64_t emit_errors;
+	uint64_t by_outcome[MXS_OUT_LAST];
+};
+
+struct mxs_scanner;
+
+struct mxs_scanner *mxs_scanner_new(struct event_base *base, const struct mxs_scan_opts *opts,
+				    mxs_emit_fn emit, void *arg, char *err, size_t errlen);
+void mxs_scanner_set_callbacks(struct mxs_scanner *sc, mxs_want_fn want, mxs_done_fn done,
+			       mxs_progress_fn progress, void *arg);
+/* The EHLO name actually used (resolved default), for the scan's metadata. */
+const char *mxs_scanner_ehlo_name(const struct mxs_scanner *sc);
+const char *mxs_scanner_profile(const struct mxs_scanner *sc);
+
+/* Input lines the scanner can take now without growing past its window. */
+size_t mxs_scanner_room(const struct mxs_scanner *sc);
+/* Give one input line (no line ending). Never fails: bad lines become records. */
+void mxs_scanner_add_line(struct mxs_scanner *sc, const char *line, size_t len);
+/* Give one target object (type "target", docs/targets.md); the caller keeps o. */
+void mxs_scanner_add_json(struct mxs_scanner *sc, const json_t *o);
+/*
+ * Mark (ip, port) as already done: a later target for it is skipped without a record
+ * (used by --resume).
+ */
+void mxs_scanner_mark_done(struct mxs_scanner *sc, const char *ip, int port);
+/* No more input will come. */
+void mxs_scanner_input_done(struct mxs_scanner *sc);
+/*
+ * Stop: no new connections; in-flight probes get drain_timeout_ms, then end as
+ * "interrupted". A second call interrupts them at once.
+ */
+void mxs_scanner_stop(struct mxs_scanner *sc);
+/* 1 once every accepted target has a record. */
+int mxs_scanner_finished(const struct mxs_scanner *sc);
+const struct mxs_scan_stats *mxs_scanner_stats(const struct mxs_scanner *sc);
+/* Print the one-line status (what the once-a-second timer prints) to stderr. */
+void mxs_scanner_print_status(struct mxs_scanner *sc, bool final);
+void mxs_scanner_free(struct mxs_scanner *sc);
+
+#endif

@@ -1,0 +1,326 @@
+#include "tls_client.h"
+
+#include <openssl/err.h>
+#include <arpa/inet.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esc.h"
+
+const char *const tls_client_profiles[] = { "default-v1", NULL };
+
+int tls_client_init(struct tls_client *tc, const char *profile, const char *ca_file,
+		    char *err, size_t errlen)
+{
+	memset(tc, 0, sizeof(*tc));
+	if (strcmp(profile, "default-v1") != 0) {
+		snprintf(err, errlen, "unknown TLS profile '%s'", profile);
+		return -1;
+	}
+	tc->profile = tls_client_profiles[0];
+	tc->ctx = SSL_CTX_new(TLS_client_method());
+	if (tc->ctx == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new failed");
+		return -1;
+	}
+	/*
+	 * default-v1: what a typical MTA offers. TLS 1.0 to 1.3, every cipher suite OpenSSL
+	 * has, security level 0 so that 1024-bit DH, SHA-1 signatures and legacy suites still
+	 * complete and are recorded as legacy instead of failing. Servers without secure
+	 * renegotiation (RFC 5746) are still spoken to, and a missing close_notify is no error.
+	 */
+	SSL_CTX_set_min_proto_version(tc->ctx, TLS1_VERSION);
+	SSL_CTX_set_max_proto_version(tc->ctx, TLS1_3_VERSION);
+	SSL_CTX_set_options(tc->ctx, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_IGNORE_UNEXPECTED_EOF |
+					     SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
+	if (SSL_CTX_set_cipher_list(tc->ctx, "ALL:@SECLEVEL=0") != 1 ||
+	    SSL_CTX_set1_groups_list(tc->ctx, "X25519:P-256:P-384:P-521:X448:ffdhe2048:ffdhe3072") != 1) {
+		snprintf(err, errlen, "cannot set the cipher list or groups");
+		return -1;
+	}
+	SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(tc->ctx, SSL_SESS_CACHE_OFF);
+	if (ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(tc->ctx, ca_file, NULL) != 1) {
+			snprintf(err, errlen, "cannot load CA file %s", ca_file);
+			return -1;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(tc->ctx) != 1) {
+		snprintf(err, errlen, "cannot load the system trust store");
+		return -1;
+	}
+	if (SSL_CTX_dane_enable(tc->ctx) <= 0) {
+		snprintf(err, errlen, "cannot enable DANE");
+		return -1;
+	}
+	tc->store = SSL_CTX_get_cert_store(tc->ctx);
+	return 0;
+}
+
+void tls_client_free(struct tls_client *tc)
+{
+	SSL_CTX_free(tc->ctx);
+	memset(tc, 0, sizeof(*tc));
+}
+
+SSL *tls_client_new_ssl(struct tls_client *tc, const char *sni, const struct mxs_tlsa *tlsa,
+			size_t ntlsa)
+{
+	SSL *ssl = SSL_new(tc->ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	if (sni != NULL && *sni != '\0')
+		SSL_set_tlsext_host_name(ssl, sni);
+	if (ntlsa > 0) {
+		int usable = 0;
+		/* The DANE base domain is the MX name (RFC 7672); with none, match by key only. */
+		if (SSL_dane_enable(ssl, sni != NULL ? sni : NULL) <= 0) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		for (size_t i = 0; i < ntlsa; i++)
+			if (SSL_dane_tlsa_add(ssl, tlsa[i].usage, tlsa[i].selector, tlsa[i].mtype,
+					      tlsa[i].data, tlsa[i].len) > 0)
+				usable++;
+		(void)usable;
+		ERR_clear_error();
+	}
+	return ssl;
+}
+
+/* An IANA-style signature scheme name from what OpenSSL reports about the peer. */
+static char *sig_alg_name(SSL *ssl, X509 *leaf)
+{
+	int type = NID_undef, md = NID_undef;
+	const char *t, *m;
+	char buf[160], group[80] = "";
+	EVP_PKEY *pk;
+
+	if (SSL_get_peer_signature_type_nid(ssl, &type) != 1)
+		return NULL;
+	SSL_get_peer_signature_nid(ssl, &md);
+	switch (type) {
+	case EVP_PKEY_RSA_PSS:
+		pk = leaf ? X509_get0_pubkey(leaf) : NULL;
+		t = (pk && EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA_PSS) ? "rsa_pss_pss" : "rsa_pss_rsae";
+		break;
+	case EVP_PKEY_RSA: t = "rsa_pkcs1"; break;
+	case EVP_PKEY_EC:
+		t = "ecdsa";
+		pk = leaf ? X509_get0_pubkey(leaf) : NULL;
+		if (pk != NULL && SSL_version(ssl) == TLS1_3_VERSION) {
+			char gn[64];
+			size_t gl = 0;
+			if (EVP_PKEY_get_group_name(pk, gn, sizeof(gn), &gl) == 1) {
+				const char *sg = strcmp(gn, "P-256") == 0 || strcmp(gn, "prime256v1") == 0 ? "secp256r1"
+					       : strcmp(gn, "P-384") == 0 ? "secp384r1"
+					       : strcmp(gn, "P-521") == 0 ? "secp521r1" : gn;
+				snprintf(group, sizeof(group), "_%s", sg);
+			}
+		}
+		break;
+	case EVP_PKEY_ED25519: return strdup("ed25519");
+	case EVP_PKEY_ED448: return strdup("ed448");
+	case EVP_PKEY_DSA: t = "dsa"; break;
+	default: t = OBJ_nid2sn(type); break;
+	}
+	m = md != NID_undef ? OBJ_nid2sn(md) : "unknown";
+	snprintf(buf, sizeof(buf), "%s%s_%s", t ? t : "unknown", group, m);
+	for (char *p = buf; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	/* OpenSSL spells SHA-256 "SHA256"; IANA "sha256": lower-casing made them agree. */
+	return strdup(buf);
+}
+
+static void describe_kex(SSL *ssl, struct mxs_tls_rec *t)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	int kx = c ? SSL_CIPHER_get_kx_nid(c) : NID_undef;
+	EVP_PKEY *tmp = NULL;
+
+	switch (kx) {
+	case NID_kx_ecdhe: case NID_kx_ecdhe_psk: t->kex = "ECDHE"; break;
+	case NID_kx_dhe: case NID_kx_dhe_psk: t->kex = "DHE"; break;
+	case NID_kx_rsa: case NID_kx_rsa_psk: t->kex = "RSA"; break;
+	case NID_kx_any: t->kex = "TLS1.3"; break;
+	default: t->kex = "other"; break;
+	}
+	t->forward_secrecy = kx == NID_kx_ecdhe || kx == NID_kx_dhe || kx == NID_kx_any ||
+			     kx == NID_kx_ecdhe_psk || kx == NID_kx_dhe_psk;
+	if (SSL_get_peer_tmp_key(ssl, &tmp) == 1 && tmp != NULL) {
+		char gn[64];
+		size_t gl = 0;
+		int id = EVP_PKEY_get_base_id(tmp);
+		t->kex_bits = EVP_PKEY_get_bits(tmp);
+		if (id == EVP_PKEY_X25519)
+			t->kex_group = strdup("X25519");
+		else if (id == EVP_PKEY_X448)
+			t->kex_group = strdup("X448");
+		else if (EVP_PKEY_get_group_name(tmp, gn, sizeof(gn), &gl) == 1)
+			t->kex_group = strdup(gn);
+		else if (id == EVP_PKEY_DH || id == EVP_PKEY_DHX)
+			t->kex_group = strdup("DH");
+		EVP_PKEY_free(tmp);
+	}
+}
+
+static void asn1_time_rfc3339(const ASN1_TIME *at, char *buf, size_t len)
+{
+	struct tm tm;
+	if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1) {
+		snprintf(buf, len, "invalid");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A name as RFC 2253 text, with remote bytes in escape form. */
+static char *name_text(const X509_NAME *n)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out;
+	long len;
+
+	if (b == NULL)
+		return NULL;
+	X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+	len = BIO_get_mem_data(b, &data);
+	out = mxs_esc_encode(data, (size_t)len, NULL);
+	BIO_free(b);
+	return out;
+}
+
+static void cert_sans(X509 *x, struct strv *out)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int n = gens ? sk_GENERAL_NAME_num(gens) : 0;
+
+	for (int i = 0; i < n && out->n < 256; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type == GEN_DNS) {
+			const ASN1_IA5STRING *s = g->d.dNSName;
+			strv_push_owned(out, mxs_esc_encode(ASN1_STRING_get0_data(s),
+							    (size_t)ASN1_STRING_length(s), NULL));
+		} else if (g->type == GEN_IPADD) {
+			const ASN1_OCTET_STRING *s = g->d.iPAddress;
+			char addr[64] = "IP:";
+			int l = ASN1_STRING_length(s);
+			int fam = l == 4 ? AF_INET : l == 16 ? AF_INET6 : 0;
+			if (fam && inet_ntop(fam, ASN1_STRING_get0_data(s), addr + 3, sizeof(addr) - 3))
+				strv_push(out, addr);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+static void describe_cert(X509 *x, struct mxs_cert_rec *c)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	BIGNUM *bn;
+
+	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1)
+		for (unsigned int i = 0; i < mdlen && i < 32; i++)
+			snprintf(c->sha256 + 2 * i, 3, "%02x", md[i]);
+	c->subject = name_text(X509_get_subject_name(x));
+	c->issuer = name_text(X509_get_issuer_name(x));
+	cert_sans(x, &c->sans);
+	asn1_time_rfc3339(X509_get0_notBefore(x), c->not_before, sizeof(c->not_before));
+	asn1_time_rfc3339(X509_get0_notAfter(x), c->not_after, sizeof(c->not_after));
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	if (bn != NULL) {
+		char *hex = BN_bn2hex(bn);
+		c->serial = hex ? strdup(hex) : NULL;
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+	c->sig_alg = strdup(OBJ_nid2ln(X509_get_signature_nid(x)));
+	if (pk != NULL) {
+		switch (EVP_PKEY_get_base_id(pk)) {
+		case EVP_PKEY_RSA: c->key_type = "RSA"; break;
+		case EVP_PKEY_RSA_PSS: c->key_type = "RSA-PSS"; break;
+		case EVP_PKEY_EC: c->key_type = "EC"; break;
+		case EVP_PKEY_DSA: c->key_type = "DSA"; break;
+		case EVP_PKEY_ED25519: c->key_type = "ED25519"; break;
+		case EVP_PKEY_ED448: c->key_type = "ED448"; break;
+		default: c->key_type = "other"; break;
+		}
+		c->key_bits = EVP_PKEY_get_bits(pk);
+	} else {
+		c->key_type = "unknown";
+	}
+}
+
+/* The PKIX verdict of the chain as sent, against the trust store, at the current time. */
+static void pkix_verify(struct tls_client *tc, X509 *leaf, STACK_OF(X509) *chain,
+			struct mxs_tls_rec *t)
+{
+	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+
+	t->verify_code = X509_V_ERR_UNSPECIFIED;
+	if (vctx != NULL && X509_STORE_CTX_init(vctx, tc->store, leaf, chain) == 1) {
+		X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_SERVER);
+		t->trusted = X509_verify_cert(vctx) == 1;
+		t->verify_code = X509_STORE_CTX_get_error(vctx);
+	}
+	t->verify_reason = X509_verify_cert_error_string(t->verify_code);
+	X509_STORE_CTX_free(vctx);
+	ERR_clear_error();
+}
+
+struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const char *mx,
+					const struct strv *names, size_t ntlsa, bool tlsa_dnssec)
+{
+	struct mxs_tls_rec *t = calloc(1, sizeof(*t));
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	int n = chain ? sk_X509_num(chain) : 0;
+
+	if (t == NULL)
+		return NULL;
+	snprintf(t->version, sizeof(t->version), "%s", SSL_get_version(ssl));
+	if (c != NULL) {
+		const char *std = SSL_CIPHER_standard_name(c);
+		t->cipher = strdup(std ? std : SSL_CIPHER_get_name(c));
+		t->cipher_openssl = strdup(SSL_CIPHER_get_name(c));
+		t->cipher_bits = SSL_CIPHER_get_bits(c, NULL);
+	}
+	describe_kex(ssl, t);
+	t->sig_alg = sig_alg_name(ssl, leaf);
+	t->name_match = -1;
+	t->dane_depth = -1;
+	if (leaf != NULL) {
+		pkix_verify(tc, leaf, chain, t);
+		if (mx != NULL && *mx != '\0')
+			t->name_match = X509_check_host(leaf, mx, 0, 0, NULL) == 1;
+		for (size_t i = 0; names != NULL && i < names->n; i++)
+			if (X509_check_host(leaf, names->v[i], 0, 0, NULL) == 1)
+				strv_push(&t->matched_names, names->v[i]);
+		t->expired = X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0;
+		t->not_yet_valid = X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0;
+		t->self_signed = X509_check_issued(leaf, leaf) == X509_V_OK &&
+				 X509_verify(leaf, X509_get0_pubkey(leaf)) == 1;
+	} else {
+		t->verify_code = X509_V_ERR_UNSPECIFIED;
+		t->verify_reason = "no peer certificate";
+	}
+	if (ntlsa > 0) {
+		t->dane_present = true;
+		t->dane_tlsa = (int)ntlsa;
+		t->dane_dnssec = tlsa_dnssec;
+		t->dane_depth = SSL_get0_dane_authority(ssl, NULL, NULL);
+		t->dane_match = t->dane_depth >= 0;
+	}
+	t->chain = n > 0 ? calloc((size_t)n, sizeof(*t->chain)) : NULL;
+	for (int i = 0; t->chain != NULL && i < n; i++)
+		describe_cert(sk_X509_value(chain, i), &t->chain[i]);
+	t->nchain = t->chain ? (size_t)n : 0;
+	ERR_clear_error();
+	return t;
+}
