@@ -39,15 +39,20 @@ const char *ehlo_mangled_starttls(const struct strv *ext)
 
 	for (size_t i = 0; i < ext->n; i++) {
 		const char *k = ext->v[i];
-		int xs = 0, ok = keyword_len(k) == 8;
-		for (size_t j = 0; ok && j < 8; j++) {
+		int xs = 0, same_or_x = 1, letters = 1;
+		if (keyword_len(k) != 8)
+			continue;
+		for (size_t j = 0; j < 8; j++) {
 			char c = (char)toupper((unsigned char)k[j]);
-			if (c == 'X' && want[j] != 'X')
+			if (c == 'X')
 				xs++;
 			else if (c != want[j])
-				ok = 0;
+				same_or_x = 0;
+			if (!isalpha((unsigned char)c))
+				letters = 0;
 		}
-		if (ok && xs > 0)
+		/* STARTTLS with letters overwritten by X, or eight letters mostly X ("XXXXXXXA"). */
+		if (letters && ((same_or_x && xs > 0) || xs >= 5))
 			return k;
 	}
 	return NULL;

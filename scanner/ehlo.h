@@ -20,9 +20,10 @@ int ehlo_extensions(const struct strv *lines, struct strv *ext);
 int ehlo_has_starttls(const struct strv *ext);
 
 /*
- * If an extension keyword looks like a mangled STARTTLS (eight characters, not STARTTLS,
- * every character either the same letter as in STARTTLS or an 'X', at least one 'X'),
- * return it (a pointer into ext); else NULL.
+ * If an extension keyword looks like a mangled STARTTLS, return it (a pointer into ext);
+ * else NULL. Mangled: eight letters (the length of STARTTLS) that are STARTTLS with some
+ * letters replaced by 'X', or that are at least five 'X' ("XXXXXXXA", as middleboxes
+ * that strip the advertisement write it).
  */
 const char *ehlo_mangled_starttls(const struct strv *ext);
 

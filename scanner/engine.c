@@ -327,23 +327,46 @@ void engine_session_waiting(struct mxs_scanner *sc, struct session *s, bool wait
 	schedule_pump(sc);
 }
 
-void engine_fd_exhausted(struct mxs_scanner *sc)
+int engine_fd_exhausted(struct mxs_scanner *sc)
 {
-	/* Lower the ceiling to what the process can hold, keeping some headroom. */
 	int now = (int)sc->inflight;
-	if (now > 16 && sc->o.concurrency > now - 8)
+
+	if (now <= 16)
+		return -1;
+	if (sc->o.concurrency > now - 8)
 		sc->o.concurrency = now - 8;
 	if (!sc->fd_warned) {
 		mxs_warn("scan", "out of file descriptors: concurrency lowered to %d", sc->o.concurrency);
 		sc->fd_warned = true;
 	}
+	return 0;
+}
+
+/* Put a session's target back into the window (it was never tried). */
+static int requeue(struct mxs_scanner *sc, struct session *s)
+{
+	struct mxs_target *t;
+
+	if (sc->nwin == sc->capwin || (t = malloc(sizeof(*t))) == NULL)
+		return -1;
+	*t = s->tgt;
+	memset(&s->tgt, 0, sizeof(s->tgt));
+	sc->win[sc->nwin++] = t;
+	sc->started--;
+	return 0;
 }
 
 void engine_session_done(struct mxs_scanner *sc, struct session *s)
 {
 	LIST_REMOVE(s, link);
 	sc->inflight--;
-	emit_record(sc, &s->rec);
+	if (!s->requeue || requeue(sc, s) < 0) {
+		if (s->requeue) {
+			s->rec.outcome = MXS_OUT_LOCAL_ERROR;
+			mxs_record_detail(&s->rec, "out of file descriptors");
+		}
+		emit_record(sc, &s->rec);
+	}
 	session_free(s);
 	schedule_pump(sc);
 	check_finished(sc);
@@ -462,7 +485,7 @@ void mxs_scanner_print_status(struct mxs_scanner *sc, bool final)
 	int64_t el = mxs_mono_ms() - sc->t_start;
 	double f = sc->progress ? sc->progress(sc->cb_arg) : -1;
 	uint64_t done = sc->st.records;
-	char elapsed[32], eta[32] = "--:--:--";
+	char elapsed[32], eta[32] = "--:--:--", pct[32] = "";
 	double cps = (double)(sc->started - sc->started_last);
 	double share = done ? 100.0 * (double)sc->tls_ok / (double)done : 0;
 
@@ -475,8 +498,10 @@ void mxs_scanner_print_status(struct mxs_scanner *sc, bool final)
 		if (frac > 0.001)
 			fmt_hms((int64_t)((double)el * (1 - frac) / frac), eta, sizeof(eta));
 	}
-	fprintf(stderr, "%s %s done %llu inflight %zu waiting %zu queued %zu %.0f conn/s tls %.1f%% eta %s%s\n",
-		final ? "scan: finished" : "scan:", elapsed, (unsigned long long)done, sc->inflight,
+	if (f > 0 && sc->st.targets > 0)
+		snprintf(pct, sizeof(pct), " (%.1f%%)", 100.0 * (final ? 1.0 : f * (double)done / (double)sc->st.targets));
+	fprintf(stderr, "%s %s done %llu%s inflight %zu waiting %zu queued %zu %.0f conn/s tls %.1f%% eta %s%s\n",
+		final ? "scan: finished" : "scan:", elapsed, (unsigned long long)done, pct, sc->inflight,
 		sc->waiting, sc->nwin, cps, share, final ? "00:00:00" : eta, sc->stopping ? " stopping" : "");
 	sc->started_last = sc->started;
 	sc->records_last = done;

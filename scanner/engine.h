@@ -47,7 +47,9 @@ struct session {
 	int64_t t_phase;              /* monotonic ms: start of this phase */
 	int64_t phase_deadline, attempt_deadline;
 	bool holds_slots;             /* counted in the per-address and per-net maps */
-	bool release;                 /* free at the end of the current callback */
+	int depth;                    /* libevent callbacks of this session on the stack */
+	bool release;                 /* free at the end of the outermost callback */
+	bool requeue;                 /* on release: back into the window, no record */
 };
 
 struct mxs_scanner {
@@ -101,7 +103,11 @@ void engine_release_slots(struct mxs_scanner *sc, struct session *s);
 void engine_session_waiting(struct mxs_scanner *sc, struct session *s, bool waiting);
 /* The session's record is complete: emit it, count it, free the session. */
 void engine_session_done(struct mxs_scanner *sc, struct session *s);
-/* Note that the process ran out of file descriptors. */
-void engine_fd_exhausted(struct mxs_scanner *sc);
+/*
+ * The process ran out of file descriptors: lower the concurrency to what it holds.
+ * Returns 0 when the target should be queued again, -1 when the scanner holds so few
+ * connections that the shortage is not its own (then the target gets a local-error).
+ */
+int engine_fd_exhausted(struct mxs_scanner *sc);
 
 #endif

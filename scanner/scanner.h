@@ -23,11 +23,15 @@ struct mxs_scan_opts {
 	int per_net;              /* connections at once per IPv4 /24 or IPv6 /64 */
 	int retries;              /* extra attempts after a 421 reply */
 	int retry_delay_ms;       /* first back-off; doubles with each attempt */
+	/*
+	 * Phase timeouts are inactivity timeouts: they start again whenever bytes arrive.
+	 * deadline_ms is the hard limit of one attempt, whatever is trickling in.
+	 */
 	int connect_timeout_ms;
-	int greeting_timeout_ms;  /* whole greeting, all lines: tolerate slow greeters */
-	int command_timeout_ms;   /* each command's reply (EHLO, HELO, STARTTLS, QUIT) */
-	int handshake_timeout_ms;
-	int deadline_ms;          /* hard limit for one attempt, whatever is trickling in */
+	int greeting_timeout_ms;  /* silence before or within the greeting: tolerate slow greeters */
+	int command_timeout_ms;   /* silence after a command (EHLO, HELO, STARTTLS, QUIT) */
+	int handshake_timeout_ms; /* silence during the TLS handshake */
+	int deadline_ms;
 	int drain_timeout_ms;     /* after stop: time in-flight probes get to finish */
 	const char *ehlo_name;    /* NULL: this host's FQDN, or an address literal */
 	const char *ca_file;      /* NULL: system trust store */

@@ -134,12 +134,27 @@ static void set_outcome(struct session *s, enum mxs_outcome o, const char *detai
 		s->rec.phase = MXS_PHASE_DONE;
 }
 
+/*
+ * Free a bufferevent (and, for the TLS filter, the SSL and socket under it). Its events
+ * are removed from the loop first, synchronously: libevent 2.1 closes the socket at once
+ * but finalises the events later, and by then the fd number may belong to a new
+ * connection whose read interest the late removal would take away.
+ */
+static void bev_close(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	if (under != NULL)
+		bufferevent_disable(under, EV_READ | EV_WRITE);
+	bufferevent_free(bev);
+}
+
 /* Close the connection now and mark the session for release. */
 static void close_now(struct session *s)
 {
 	if (s->bev != NULL) {
-		/* Frees the TLS filter, its SSL and the socket under it (BEV_OPT_CLOSE_ON_FREE). */
-		bufferevent_free(s->bev);
+		bev_close(s->bev);
 		s->bev = NULL;
 		s->ssl = NULL;
 	}
@@ -226,9 +241,12 @@ static void schedule_retry(struct session *s)
 	mxs_debug("scan", "%llu retry ip=%s attempt=%d delay_ms=%lld", (unsigned long long)s->id,
 		  s->tgt.ip, s->rec.attempts, (long long)delay);
 	send_command(s, "QUIT", ST_QUIT);
-	/* The QUIT is a courtesy; the connection goes now, the slots with it. */
-	bufferevent_flush(s->bev, EV_WRITE, BEV_FLUSH);
-	bufferevent_free(s->bev);
+	/*
+	 * The QUIT is a courtesy, written now without waiting (socket bufferevents have no
+	 * flush); the connection goes at once, and the slots with it.
+	 */
+	evbuffer_write(bufferevent_get_output(s->bev), bufferevent_getfd(s->bev));
+	bev_close(s->bev);
 	s->bev = NULL;
 	engine_release_slots(s->sc, s);
 	set_state(s, ST_RETRY_WAIT);
@@ -348,7 +366,7 @@ static void start_tls(struct session *s)
 		return;
 	}
 	tb = bufferevent_openssl_filter_new(sc->base, s->bev, ssl, BUFFEREVENT_SSL_CONNECTING,
-					    BEV_OPT_CLOSE_ON_FREE);
+					    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (tb == NULL) {
 		SSL_free(ssl);
 		conclude(s, MXS_OUT_LOCAL_ERROR, false, "cannot create the TLS filter");
@@ -540,11 +558,34 @@ static void session_event(struct session *s, short what, int err)
 	}
 }
 
+/*
+ * Bytes arrived: the phase timer measures inactivity, so it starts again. A server that
+ * trickles bytes forever is stopped by the attempt's hard deadline instead.
+ */
+static void restart_phase_timer(struct session *s)
+{
+	if (s->state == ST_DONE || s->state == ST_RETRY_WAIT)
+		return;
+	s->phase_deadline = mxs_mono_ms() + phase_timeout_ms(&s->sc->o, s->state);
+	arm_timer(s, s->phase_deadline < s->attempt_deadline ? s->phase_deadline : s->attempt_deadline);
+}
+
+static void connected(struct session *s);
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	(void)bev;
+	s->depth++;
+	/*
+	 * Readable and writable in one wakeup: libevent may run this before it reports the
+	 * connect. Bytes from the server prove the connection is up.
+	 */
+	if (s->state == ST_CONNECT)
+		connected(s);
+	restart_phase_timer(s);
 	read_replies(s);
+	s->depth--;
 	session_maybe_release(s);
 }
 
@@ -553,11 +594,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	(void)bev;
+	s->depth++;
 	/* Data that arrived with the close is still a reply: read it first. */
-	if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state != ST_HANDSHAKE)
+	if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state != ST_HANDSHAKE) {
+		if (s->state == ST_CONNECT)
+			connected(s);
 		read_replies(s);
-	if (!s->release)
+	}
+	/* The reply may have ended the connection (a 421 sends the session to retry). */
+	if (!s->release && s->bev != NULL)
 		session_event(s, what, err);
+	s->depth--;
 	session_maybe_release(s);
 }
 
@@ -565,7 +612,11 @@ static void timed_out(struct session *s)
 {
 	int phase_ms = phase_timeout_ms(&s->sc->o, s->state);
 
-	if (mxs_mono_ms() >= s->attempt_deadline && s->state != ST_QUIT) {
+	/*
+	 * Which clock ran out is the one the timer was armed for, the earlier deadline, not
+	 * a comparison with "now": libevent may fire a timer a millisecond early.
+	 */
+	if (s->attempt_deadline <= s->phase_deadline && s->state != ST_QUIT) {
 		conclude(s, MXS_OUT_DEADLINE, false, "hard deadline of %d ms expired in phase %s",
 			 s->sc->o.deadline_ms, session_state_names[s->state]);
 		return;
@@ -575,20 +626,20 @@ static void timed_out(struct session *s)
 		conclude(s, MXS_OUT_CONNECTION_TIMEOUT, false, "no connection within %d ms", phase_ms);
 		break;
 	case ST_GREETING:
-		conclude(s, MXS_OUT_GREETING_TIMEOUT, false, "no complete greeting within %d ms", phase_ms);
+		conclude(s, MXS_OUT_GREETING_TIMEOUT, false, "no greeting bytes for %d ms", phase_ms);
 		break;
 	case ST_EHLO: case ST_HELO:
-		conclude(s, MXS_OUT_EHLO_TIMEOUT, false, "no %s reply within %d ms",
+		conclude(s, MXS_OUT_EHLO_TIMEOUT, false, "no %s reply bytes for %d ms",
 			 s->state == ST_EHLO ? "EHLO" : "HELO", phase_ms);
 		break;
 	case ST_STARTTLS:
-		conclude(s, MXS_OUT_STARTTLS_TIMEOUT, false, "no STARTTLS reply within %d ms", phase_ms);
+		conclude(s, MXS_OUT_STARTTLS_TIMEOUT, false, "no STARTTLS reply bytes for %d ms", phase_ms);
 		break;
 	case ST_HANDSHAKE:
 		conclude(s, MXS_OUT_HANDSHAKE_TIMEOUT, false, "no handshake within %d ms", phase_ms);
 		break;
 	case ST_EHLO_TLS:
-		conclude(s, MXS_OUT_SUCCESS, false, "no EHLO reply over TLS within %d ms", phase_ms);
+		conclude(s, MXS_OUT_SUCCESS, false, "no EHLO reply bytes over TLS for %d ms", phase_ms);
 		break;
 	case ST_QUIT:
 		close_now(s);
@@ -694,8 +745,13 @@ void session_connect(struct session *s)
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int err = errno;
-		if (err == EMFILE || err == ENFILE)
-			engine_fd_exhausted(sc);
+		if ((err == EMFILE || err == ENFILE) && s->rec.attempts == 1 &&
+		    engine_fd_exhausted(sc) == 0) {
+			/* Not the target's fault: it goes back in the queue, untried. */
+			s->requeue = true;
+			close_now(s);
+			return;
+		}
 		conclude(s, MXS_OUT_LOCAL_ERROR, false, "socket: %s", strerror(err));
 		return;
 	}
@@ -706,7 +762,11 @@ void session_connect(struct session *s)
 		conclude(s, connect_error_outcome(err), false, "%s", strerror(err));
 		return;
 	}
-	s->bev = bufferevent_socket_new(sc->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/*
+	 * Deferred callbacks: draining the input can make the TLS filter read, and report
+	 * EOF, synchronously; deferred, no callback ever runs inside another.
+	 */
+	s->bev = bufferevent_socket_new(sc->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (s->bev == NULL) {
 		close(fd);
 		conclude(s, MXS_OUT_LOCAL_ERROR, false, "cannot create a bufferevent");
@@ -746,14 +806,15 @@ void session_interrupt(struct session *s)
 
 void session_maybe_release(struct session *s)
 {
-	if (s->release)
+	/* Only the outermost callback frees: an inner one returns into code using s. */
+	if (s->release && s->depth == 0)
 		engine_session_done(s->sc, s);
 }
 
 void session_free(struct session *s)
 {
 	if (s->bev != NULL)
-		bufferevent_free(s->bev);
+		bev_close(s->bev);
 	event_free(s->timer);
 	smtp_reply_reset(&s->reply);
 	mxs_record_free(&s->rec);

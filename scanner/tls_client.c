@@ -304,7 +304,11 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 				strv_push(&t->matched_names, names->v[i]);
 		t->expired = X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0;
 		t->not_yet_valid = X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0;
-		t->self_signed = X509_check_issued(leaf, leaf) == X509_V_OK &&
+		/*
+		 * Self-signed: issued by its own subject and signed by its own key. Not
+		 * X509_check_issued(), which also wants keyCertSign, a bit server leaves lack.
+		 */
+		t->self_signed = X509_NAME_cmp(X509_get_subject_name(leaf), X509_get_issuer_name(leaf)) == 0 &&
 				 X509_verify(leaf, X509_get0_pubkey(leaf)) == 1;
 	} else {
 		t->verify_code = X509_V_ERR_UNSPECIFIED;

@@ -1,0 +1,672 @@
+#include "conn.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "esc.h"
+#include "log.h"
+
+#define CMD_LINE_MAX 4096          /* longer command lines are refused (RFC 5321: 512) */
+#define EARLY_INPUT_MAX 65536      /* bytes a client may send before the greeting ends */
+#define STREAM_CHUNK 65536         /* bytes queued per refill of a streamed greeting */
+#define ENDLESS_BATCH 64           /* lines queued per refill of endless-multiline */
+#define LINGER_MS 2000             /* after our FIN, wait this long for the peer's */
+#define FLUSH_POLL_MS 10           /* TLS: poll until the socket's output has drained */
+
+enum fc_state {
+	FC_ACCEPTED,      /* just accepted, nothing sent */
+	FC_GREETING,      /* sending the greeting lines; the client has to wait */
+	FC_STREAM,        /* the greeting is a stream (trickle, long line, endless) */
+	FC_SILENT,        /* tarpit: take bytes, answer nothing */
+	FC_COMMAND,       /* plaintext SMTP commands */
+	FC_NOT_TLS,       /* after 220 to STARTTLS: wait for the ClientHello, answer junk */
+	FC_HANDSHAKE,     /* TLS handshake as server */
+	FC_COMMAND_TLS,   /* SMTP commands over TLS */
+	FC_CLOSING,       /* flush, half-close, read until the peer closes or LINGER_MS */
+	FC_DONE,          /* finished: freed at the end of the current callback */
+	FC_STATE_LAST
+};
+
+static const char *const fc_state_names[FC_STATE_LAST] = {
+	[FC_ACCEPTED] = "accepted",
+	[FC_GREETING] = "greeting",
+	[FC_STREAM] = "stream",
+	[FC_SILENT] = "silent",
+	[FC_COMMAND] = "command",
+	[FC_NOT_TLS] = "not-tls",
+	[FC_HANDSHAKE] = "handshake",
+	[FC_COMMAND_TLS] = "command-tls",
+	[FC_CLOSING] = "closing",
+	[FC_DONE] = "done",
+};
+
+/* What libevent reported; each callback turns into one of these. */
+enum fc_event {
+	FC_EV_READ,       /* input arrived */
+	FC_EV_DRAINED,    /* the output buffer emptied */
+	FC_EV_TIMER,      /* the session's step timer fired */
+	FC_EV_IDLE,       /* nothing moved for --idle-ms */
+	FC_EV_TLS_UP,     /* the TLS handshake completed */
+	FC_EV_EOF,        /* the peer closed */
+	FC_EV_ERROR,      /* socket or TLS error */
+};
+
+struct fconn {
+	struct fleet *fl;
+	struct fconn *prev, *next;        /* fl->conns */
+	unsigned long long id;
+	const struct fb_behaviour *b;
+	char local[FLEET_ADDR_STRLEN];
+	evutil_socket_t fd;
+	struct bufferevent *bev;          /* the socket, or the TLS filter over it */
+	struct event *timer;              /* the next scripted step */
+	struct event *idle;
+	enum fc_state state;
+	size_t step;                      /* greeting lines or stream bytes sent so far */
+	int half_closed;
+	int tls;
+};
+
+/* Per-state handlers; each returns the next state (its own to stay). NULL: see fc_handle. */
+struct fc_ops {
+	enum fc_state (*enter)(struct fconn *c);     /* send what the state starts with */
+	enum fc_state (*on_read)(struct fconn *c);   /* NULL: input is discarded */
+	enum fc_state (*on_drained)(struct fconn *c);
+	enum fc_state (*on_timer)(struct fconn *c);
+};
+
+/* ---- Small helpers */
+
+static void conn_touch(struct fconn *c)
+{
+	evtimer_add(c->idle, c->fl->idle_tv);
+}
+
+static void conn_send(struct fconn *c, const void *p, size_t len)
+{
+	bufferevent_write(c->bev, p, len);
+	conn_touch(c);
+}
+
+static void conn_sendb(struct fconn *c, struct fb_bytes b)
+{
+	conn_send(c, b.p, b.len);
+}
+
+static void conn_sends(struct fconn *c, const char *s)
+{
+	conn_send(c, s, strlen(s));
+}
+
+static void arm_timer(struct fconn *c, unsigned ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+static void discard_input(struct fconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* 1 when every byte we wrote has reached the kernel (through the TLS layer too). */
+static int output_flushed(struct fconn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+static void log_openssl_errors(struct fconn *c)
+{
+	unsigned long e;
+
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
+		char buf[256];
+		ERR_error_string_n(e, buf, sizeof(buf));
+		mxs_debug("fleet", "c%llu tls-error error=\"%s\"", c->id, buf);
+	}
+	ERR_clear_error();
+}
+
+/* ---- Greeting */
+
+static enum fc_state greeting_done(struct fconn *c)
+{
+	if (c->b->unsolicited.p != NULL)
+		conn_sendb(c, c->b->unsolicited); /* queued behind the greeting: one write */
+	return c->b->close_after_greeting ? FC_CLOSING : FC_COMMAND;
+}
+
+/* Send the next greeting line(s): all at once, or one per pause. */
+static enum fc_state greeting_step(struct fconn *c)
+{
+	const struct fb_bytes *lines = fb_greeting_lines(c->b);
+	size_t nlines = 0;
+
+	while (lines[nlines].p != NULL)
+		nlines++;
+	while (lines[c->step].p != NULL) {
+		conn_sendb(c, lines[c->step++]);
+		if (c->b->pause_lines && lines[c->step].p != NULL) {
+			arm_timer(c, c->fl->opt.delay_ms / (unsigned)(nlines - 1));
+			return FC_GREETING;
+		}
+	}
+	return greeting_done(c);
+}
+
+static enum fc_state enter_greeting(struct fconn *c)
+{
+	if (c->b->delay_greeting) {
+		arm_timer(c, c->fl->opt.delay_ms);
+		return FC_GREETING;
+	}
+	return greeting_step(c);
+}
+
+/* A client that talks before the greeting ends: postscreen's verdict, or wait. */
+static enum fc_state greeting_read(struct fconn *c)
+{
+	if (c->b->pause_lines) {
+		discard_input(c);
+		conn_sends(c, FB_EARLY_TALKER);
+		return FC_CLOSING;
+	}
+	/* Keep it for the command state, within reason. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > EARLY_INPUT_MAX)
+		return FC_DONE;
+	return FC_GREETING;
+}
+
+/* ---- Streamed greetings */
+
+static void queue_repeated(struct fconn *c, char byte, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)n, &v, 1) < 1)
+		return;
+	memset(v.iov_base, byte, n);
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+	conn_touch(c);
+}
+
+/* Queue the next part of a long-line or endless greeting. */
+static enum fc_state stream_fill(struct fconn *c)
+{
+	struct fb_bytes first = fb_greeting_lines(c->b)[0];
+
+	if (c->b->greeting == FB_GREET_ENDLESS) {
+		for (int i = 0; i < ENDLESS_BATCH; i++)
+			conn_sendb(c, first);
+		return FC_STREAM;
+	}
+	if (c->b->greeting != FB_GREET_LONG_LINE)
+		return FC_STREAM; /* the trickle runs on its timer */
+	if (c->step == 0)
+		conn_sendb(c, first);
+	if (c->step < FB_LONG_LINE_BYTES) {
+		size_t n = FB_LONG_LINE_BYTES - c->step;
+		n = n < STREAM_CHUNK ? n : STREAM_CHUNK;
+		queue_repeated(c, 'A', n);
+		c->step += n;
+		return FC_STREAM;
+	}
+	conn_sends(c, "\r\n");
+	return FC_COMMAND;
+}
+
+static enum fc_state trickle_step(struct fconn *c)
+{
+	struct fb_bytes first = fb_greeting_lines(c->b)[0];
+	char byte = c->step < first.len ? first.p[c->step] : '.';
+
+	conn_send(c, &byte, 1);
+	c->step++;
+	arm_timer(c, FB_TRICKLE_MS);
+	return FC_STREAM;
+}
+
+static enum fc_state enter_stream(struct fconn *c)
+{
+	return c->b->greeting == FB_GREET_TRICKLE ? trickle_step(c) : stream_fill(c);
+}
+
+/* ---- SMTP commands */
+
+static enum fc_state cmd_ehlo(struct fconn *c, const char *arg)
+{
+	const char *const *ext = fb_extensions(c->b);
+	struct evbuffer *reply;
+	int nlines = 0;
+
+	switch (c->b->ehlo) {
+	case FB_EHLO_RST: {
+		/* SO_LINGER 0: close() sends RST and drops whatever was queued. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		evbuffer_drain(bufferevent_get_output(c->bev),
+			       evbuffer_get_length(bufferevent_get_output(c->bev)));
+		return FC_DONE;
+	}
+	case FB_EHLO_502:
+		conn_sends(c, "502 5.5.2 Error: command not recognized\r\n");
+		return c->state;
+	case FB_EHLO_250:
+	case FB_EHLO_503_ALL:
+		break;
+	}
+	reply = evbuffer_new();
+	if (reply == NULL)
+		return FC_DONE;
+	for (const char *const *e = ext; *e != NULL; e++)
+		if (!c->tls || strcasecmp(*e, "STARTTLS") != 0)
+			nlines++;
+	evbuffer_add_printf(reply, "250%c%s\r\n", nlines > 0 ? '-' : ' ', FB_MX_HOST);
+	for (const char *const *e = ext; *e != NULL; e++)
+		if (!c->tls || strcasecmp(*e, "STARTTLS") != 0)
+			evbuffer_add_printf(reply, "250%c%s\r\n", --nlines > 0 ? '-' : ' ', *e);
+	bufferevent_write_buffer(c->bev, reply);
+	evbuffer_free(reply);
+	conn_touch(c);
+	return c->state;
+}
+
+static enum fc_state cmd_helo(struct fconn *c, const char *arg)
+{
+	conn_sends(c, "250 " FB_MX_HOST "\r\n");
+	return c->state;
+}
+
+static enum fc_state cmd_starttls(struct fconn *c, const char *arg)
+{
+	struct fb_bytes reply = fb_starttls_reply(c->b);
+
+	if (c->tls) {
+		conn_sends(c, "554 5.5.1 Error: TLS already active\r\n");
+		return c->state;
+	}
+	if (reply.p == NULL) {
+		conn_sends(c, "502 5.5.1 Error: command not implemented\r\n");
+		return c->state;
+	}
+	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer (CVE-2011-0411). */
+	discard_input(c);
+	conn_sendb(c, reply);
+	if (reply.p[0] != '2')
+		return c->state;
+	switch (c->b->after_starttls) {
+	case FB_AFTER_TLS:
+		return FC_HANDSHAKE;
+	case FB_AFTER_NOT_TLS:
+		return FC_NOT_TLS;
+	case FB_AFTER_PLAIN:
+		break;
+	}
+	return c->state;
+}
+
+static enum fc_state cmd_quit(struct fconn *c, const char *arg)
+{
+	conn_sends(c, "221 2.0.0 Bye\r\n");
+	return FC_CLOSING;
+}
+
+static enum fc_state cmd_ok(struct fconn *c, const char *arg)
+{
+	conn_sends(c, "250 2.0.0 Ok\r\n");
+	return c->state;
+}
+
+static const struct {
+	const char *verb;
+	enum fc_state (*run)(struct fconn *c, const char *arg);
+} commands[] = {
+	{ "EHLO", cmd_ehlo },
+	{ "HELO", cmd_helo },
+	{ "STARTTLS", cmd_starttls },
+	{ "QUIT", cmd_quit },
+	{ "NOOP", cmd_ok },
+	{ "RSET", cmd_ok },
+};
+
+static enum fc_state run_command(struct fconn *c, const char *line)
+{
+	size_t vlen = strcspn(line, " ");
+	const char *arg = line[vlen] == ' ' ? line + vlen + 1 : "";
+
+	if (mxs_log_get_level() >= MXS_LOG_DEBUG) {
+		/* Client bytes reach the log only in the escape form. */
+		char *verb = mxs_esc_encode(line, vlen < 16 ? vlen : 16, NULL);
+		mxs_debug("fleet", "c%llu command verb=\"%s\"", c->id, verb != NULL ? verb : "?");
+		free(verb);
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strlen(commands[i].verb) != vlen || strncasecmp(line, commands[i].verb, vlen) != 0)
+			continue;
+		if (c->b->ehlo == FB_EHLO_503_ALL && commands[i].run != cmd_quit) {
+			conn_sends(c, "503 5.5.0 Error: no SMTP service here\r\n");
+			return c->state;
+		}
+		return commands[i].run(c, arg);
+	}
+	conn_sends(c, "502 5.5.2 Error: command not recognized\r\n");
+	return c->state;
+}
+
+/* Answer every complete line; stop at the first command that changes the state. */
+static enum fc_state command_read(struct fconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	enum fc_state next = c->state;
+
+	while (next == c->state) {
+		size_t n;
+		char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+
+		if (line == NULL) {
+			if (evbuffer_get_length(in) > CMD_LINE_MAX) {
+				discard_input(c);
+				conn_sends(c, "500 5.5.0 Error: line too long\r\n");
+				return FC_CLOSING;
+			}
+			break;
+		}
+		if (n > CMD_LINE_MAX) {
+			conn_sends(c, "500 5.5.0 Error: line too long\r\n");
+			next = FC_CLOSING;
+		} else {
+			next = run_command(c, line);
+		}
+		free(line);
+	}
+	return next;
+}
+
+static enum fc_state enter_command(struct fconn *c)
+{
+	return command_read(c); /* bytes that arrived during the greeting */
+}
+
+static enum fc_state enter_command_tls(struct fconn *c)
+{
+	c->tls = 1;
+	return command_read(c);
+}
+
+/* ---- STARTTLS and after */
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static enum fc_state enter_handshake(struct fconn *c)
+{
+	SSL *ssl = SSL_new(c->fl->ctx[c->b->tls][c->b->leaf]);
+	struct bufferevent *tls;
+
+	if (ssl == NULL)
+		return FC_DONE;
+	/* The filter owns ssl and the socket bufferevent from here (CLOSE_ON_FREE). The 220
+	 * already queued on the socket bufferevent is written before any TLS byte. */
+	tls = bufferevent_openssl_filter_new(c->fl->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		return FC_DONE;
+	}
+	c->bev = tls;
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	bufferevent_setcb(tls, read_cb, write_cb, event_cb, c);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	return FC_HANDSHAKE;
+}
+
+/* Bytes right behind the handshake wait for the TLS command state, which reads them first. */
+static enum fc_state handshake_read(struct fconn *c)
+{
+	return FC_HANDSHAKE;
+}
+
+/* The ClientHello arrived: answer it with plaintext and hang up. */
+static enum fc_state not_tls_read(struct fconn *c)
+{
+	discard_input(c);
+	conn_sends(c, FB_NOT_TLS);
+	return FC_CLOSING;
+}
+
+/* ---- Closing: flush, FIN, then wait for the peer's FIN so nothing we sent is lost to RST */
+
+static enum fc_state closing_poll(struct fconn *c)
+{
+	if (c->half_closed)
+		return FC_CLOSING;
+	if (!output_flushed(c)) {
+		arm_timer(c, FLUSH_POLL_MS); /* a TLS filter gives no event for its socket */
+		return FC_CLOSING;
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->half_closed = 1;
+	arm_timer(c, LINGER_MS);
+	return FC_CLOSING;
+}
+
+static enum fc_state closing_timer(struct fconn *c)
+{
+	return c->half_closed ? FC_DONE : closing_poll(c);
+}
+
+static const struct fc_ops fc_ops[FC_STATE_LAST] = {
+	[FC_GREETING] = { .enter = enter_greeting, .on_read = greeting_read, .on_timer = greeting_step },
+	[FC_STREAM] = { .enter = enter_stream, .on_drained = stream_fill, .on_timer = trickle_step },
+	[FC_COMMAND] = { .enter = enter_command, .on_read = command_read },
+	[FC_NOT_TLS] = { .on_read = not_tls_read },
+	[FC_HANDSHAKE] = { .enter = enter_handshake, .on_read = handshake_read },
+	[FC_COMMAND_TLS] = { .enter = enter_command_tls, .on_read = command_read },
+	[FC_CLOSING] = { .enter = closing_poll, .on_drained = closing_poll, .on_timer = closing_timer },
+};
+
+/* ---- The one event switch, state changes, deferred free */
+
+static enum fc_state on_idle(struct fconn *c)
+{
+	if (c->state == FC_COMMAND || c->state == FC_COMMAND_TLS) {
+		conn_sends(c, "421 4.4.2 " FB_MX_HOST " Error: timeout exceeded\r\n");
+		return FC_CLOSING;
+	}
+	return FC_DONE;
+}
+
+static enum fc_state fc_handle(struct fconn *c, enum fc_event ev)
+{
+	const struct fc_ops *ops = &fc_ops[c->state];
+
+	switch (ev) {
+	case FC_EV_READ:
+		conn_touch(c);
+		if (ops->on_read != NULL)
+			return ops->on_read(c);
+		discard_input(c);
+		return c->state;
+	case FC_EV_DRAINED:
+		return ops->on_drained != NULL ? ops->on_drained(c) : c->state;
+	case FC_EV_TIMER:
+		return ops->on_timer != NULL ? ops->on_timer(c) : c->state;
+	case FC_EV_IDLE:
+		return on_idle(c);
+	case FC_EV_TLS_UP:
+		mxs_debug("fleet", "c%llu tls-up version=%s cipher=%s", c->id,
+			  SSL_get_version(bufferevent_openssl_get_ssl(c->bev)),
+			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(c->bev)));
+		return c->state == FC_HANDSHAKE ? FC_COMMAND_TLS : c->state;
+	case FC_EV_EOF:
+		return FC_DONE;
+	case FC_EV_ERROR:
+		if (c->state == FC_HANDSHAKE || c->state == FC_COMMAND_TLS)
+			log_openssl_errors(c);
+		return FC_DONE;
+	}
+	mxs_err("fleet", "c%llu unknown-event ev=%d", c->id, (int)ev);
+	abort();
+}
+
+/* The only place the state changes: log it, run the new state's entry action. */
+static void fc_set_state(struct fconn *c, enum fc_state next)
+{
+	while (next != c->state) {
+		mxs_debug("fleet", "c%llu state %s -> %s", c->id, fc_state_names[c->state],
+			  fc_state_names[next]);
+		c->state = next;
+		if (fc_ops[next].enter != NULL)
+			next = fc_ops[next].enter(c);
+	}
+}
+
+static void conn_free(struct fconn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->fl->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev); /* closes the socket (and frees the SSL) */
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->idle != NULL)
+		event_free(c->idle);
+	free(c);
+}
+
+/* Every libevent callback ends here: one event in, state moved, freed if finished. */
+static void fc_dispatch(struct fconn *c, enum fc_event ev)
+{
+	fc_set_state(c, fc_handle(c, ev));
+	if (c->state == FC_DONE)
+		conn_free(c);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	fc_dispatch(arg, FC_EV_READ);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	fc_dispatch(arg, FC_EV_DRAINED);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct fconn *c = arg;
+
+	mxs_debug("fleet", "c%llu io-event what=0x%x state=%s", c->id, (unsigned)what,
+		  fc_state_names[c->state]);
+	if (what & BEV_EVENT_CONNECTED)
+		fc_dispatch(c, FC_EV_TLS_UP);
+	else if (what & BEV_EVENT_EOF)
+		fc_dispatch(c, FC_EV_EOF);
+	else
+		fc_dispatch(c, FC_EV_ERROR);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	fc_dispatch(arg, FC_EV_TIMER);
+}
+
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	fc_dispatch(arg, FC_EV_IDLE);
+}
+
+/* ---- Start and shutdown */
+
+static enum fc_state first_state(struct fconn *c, const struct fleet_addr *local)
+{
+	if (c->b->first_421) {
+		long seen = fleet_addrcount_bump(c->fl->counts, local);
+		if (seen < 0)
+			return FC_DONE;
+		if (seen == 0) {
+			conn_sendb(c, fb_greeting_lines(&fb_behaviours[FB_GREETING_421])[0]);
+			return FC_CLOSING;
+		}
+	}
+	switch (c->b->greeting) {
+	case FB_GREET_LINES:
+		return FC_GREETING;
+	case FB_GREET_SILENT:
+		return FC_SILENT;
+	case FB_GREET_TRICKLE:
+	case FB_GREET_LONG_LINE:
+	case FB_GREET_ENDLESS:
+		return FC_STREAM;
+	}
+	return FC_DONE;
+}
+
+int fconn_start(struct fleet *fl, evutil_socket_t fd, const struct fleet_addr *local)
+{
+	struct fconn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	c->fl = fl;
+	c->id = (unsigned long long)++fl->next_id;
+	c->fd = fd;
+	c->b = &fb_behaviours[fb_pick(fleet_addr_key(local), fl->opt.seed)];
+	c->state = FC_ACCEPTED;
+	fleet_addr_format(local, c->local, sizeof(c->local));
+	/* Byte-exact timing (trickle, pauses) needs every write on the wire at once. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(fl->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	c->timer = evtimer_new(fl->base, timer_cb, c);
+	c->idle = evtimer_new(fl->base, idle_cb, c);
+	c->next = fl->conns;
+	if (fl->conns != NULL)
+		fl->conns->prev = c;
+	fl->conns = c;
+	if (c->bev == NULL || c->timer == NULL || c->idle == NULL) {
+		if (c->bev == NULL)
+			evutil_closesocket(fd);
+		conn_free(c);
+		return -1;
+	}
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_touch(c);
+	mxs_debug("fleet", "c%llu accept local=%s behaviour=%s", c->id, c->local, c->b->name);
+	fc_set_state(c, first_state(c, local));
+	if (c->state == FC_DONE)
+		conn_free(c);
+	return 0;
+}
+
+void fconn_free_all(struct fleet *fl)
+{
+	while (fl->conns != NULL)
+		conn_free(fl->conns);
+}

@@ -1,0 +1,22 @@
+/*
+ * Ground truth: what a correct `mxsurvey scan` records for each fleet address, derived
+ * from the behaviour table (docs/fleet.md describes the fields). A field with a value
+ * must appear exactly so in the record; null means the record holds null (the phase was
+ * not reached); an absent TLS detail is not asserted.
+ */
+#ifndef FLEET_TRUTH_H
+#define FLEET_TRUTH_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "addr.h"
+
+/* The truth object for one address. Returns a new reference, or NULL (out of memory). */
+json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed);
+
+/* Print one JSON line per address of r to out. Returns 0, or -1 on a write error. */
+int fleet_truth_print(const struct fleet_range *r, uint64_t seed, FILE *out);
+
+#endif
