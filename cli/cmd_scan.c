@@ -3,6 +3,7 @@
  * per target (stdout or -o FILE). See docs/record.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "duration.h"
@@ -19,11 +21,21 @@
 #include "outcome.h"
 #include "scanner.h"
 
+/*
+ * Results are written in whole lines only, so a scan killed at any moment leaves a file
+ * of complete records (and at most one second of results unwritten).
+ */
+struct outbuf {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
 struct scan_run {
 	struct event_base *base;
 	struct mxs_scanner *sc;
 	struct mxs_linein *in;
-	FILE *out;
+	struct outbuf out;
 	bool stopped, out_failed, feeding;
 	struct event *flush_ev;
 };
@@ -67,13 +79,74 @@ static void usage(FILE *f)
 "Exit status: 0 done, 2 usage, 3 stopped early (resume to finish), 4 bad input, 1 failure.\n");
 }
 
+#define OUTBUF_FLUSH_AT (1 << 16)
+
+/* Write everything buffered; 0, or -1 with errno set. */
+static int outbuf_flush(struct outbuf *o)
+{
+	size_t off = 0;
+
+	while (off < o->len) {
+		ssize_t n = write(o->fd, o->buf + off, o->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	o->len = 0;
+	return 0;
+}
+
+static int outbuf_line(struct outbuf *o, const char *line, size_t len)
+{
+	if (o->len + len + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : OUTBUF_FLUSH_AT * 2;
+		while (cap < o->len + len + 1)
+			cap *= 2;
+		char *b = realloc(o->buf, cap);
+		if (b == NULL)
+			return -1;
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, line, len);
+	o->buf[o->len + len] = '\n';
+	o->len += len + 1;
+	return o->len >= OUTBUF_FLUSH_AT ? outbuf_flush(o) : 0;
+}
+
+/*
+ * A file a killed run left may end in a torn line: cut it, so appended records start on
+ * a line of their own. Returns 0 or -1.
+ */
+static int trim_torn_tail(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END), pos = end;
+	char c;
+
+	while (pos > 0) {
+		if (pread(fd, &c, 1, pos - 1) != 1)
+			return -1;
+		if (c == '\n')
+			break;
+		pos--;
+	}
+	if (pos != end) {
+		mxs_warn("scan", "resume: cutting a torn last line of %lld bytes", (long long)(end - pos));
+		if (ftruncate(fd, pos) != 0)
+			return -1;
+	}
+	return lseek(fd, 0, SEEK_END) < 0 ? -1 : 0;
+}
+
 static int emit(void *arg, const char *line, size_t len)
 {
 	struct scan_run *r = arg;
 
 	if (r->out_failed)
 		return -1;
-	if (fwrite(line, 1, len, r->out) != len || fputc('\n', r->out) == EOF) {
+	if (outbuf_line(&r->out, line, len) < 0) {
 		r->out_failed = true;
 		mxs_err("scan", "cannot write results: %s; stopping", strerror(errno));
 		if (!r->stopped) {
@@ -145,8 +218,15 @@ static void flush_tick(evutil_socket_t fd, short what, void *arg)
 	struct scan_run *r = arg;
 	(void)fd;
 	(void)what;
-	/* At most a second of results sits in the stdio buffer if the process is killed. */
-	fflush(r->out);
+	/* At most a second of results sits in the buffer if the process is killed. */
+	if (!r->out_failed && outbuf_flush(&r->out) < 0) {
+		r->out_failed = true;
+		mxs_err("scan", "cannot write results: %s; stopping", strerror(errno));
+		if (!r->stopped) {
+			r->stopped = true;
+			mxs_scanner_stop(r->sc);
+		}
+	}
 }
 
 /*
@@ -342,13 +422,17 @@ int cmd_scan(int argc, char **argv)
 	r.base = event_base_new();
 	if (r.base == NULL)
 		return MXS_EXIT_FAILURE;
-	r.out = stdout;
-	if (outpath != NULL && (r.out = fopen(outpath, resume ? "a" : "w")) == NULL) {
-		fprintf(stderr, "mxsurvey scan: cannot open %s: %s\n", outpath, strerror(errno));
-		event_base_free(r.base);
-		return MXS_EXIT_FAILURE;
+	r.out.fd = STDOUT_FILENO;
+	if (outpath != NULL) {
+		r.out.fd = open(outpath, O_CREAT | O_CLOEXEC | (resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC), 0644);
+		if (r.out.fd < 0 || (resume && trim_torn_tail(r.out.fd) < 0)) {
+			fprintf(stderr, "mxsurvey scan: cannot open %s: %s\n", outpath, strerror(errno));
+			if (r.out.fd >= 0)
+				close(r.out.fd);
+			event_base_free(r.base);
+			return MXS_EXIT_FAILURE;
+		}
 	}
-	setvbuf(r.out, NULL, _IOFBF, 1 << 16);
 	r.in = mxs_linein_open(r.base, inpath, err, sizeof(err));
 	if (r.in == NULL) {
 		fprintf(stderr, "mxsurvey scan: %s\n", err);
@@ -388,7 +472,7 @@ int cmd_scan(int argc, char **argv)
 	event_free(sigint);
 	event_free(sigterm);
 	event_free(r.flush_ev);
-	if (fflush(r.out) != 0)
+	if (!r.out_failed && outbuf_flush(&r.out) < 0)
 		r.out_failed = true;
 	st = mxs_scanner_stats(r.sc);
 	if (o.status)
@@ -404,8 +488,9 @@ int cmd_scan(int argc, char **argv)
 out:
 	mxs_scanner_free(r.sc);
 	mxs_linein_close(r.in);
-	if (r.out != stdout && r.out != NULL)
-		fclose(r.out);
+	if (r.out.fd != STDOUT_FILENO && r.out.fd >= 0)
+		close(r.out.fd);
+	free(r.out.buf);
 	event_base_free(r.base);
 	return rc;
 }
