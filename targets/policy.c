@@ -1,0 +1,346 @@
+/*
+ * Downgrade-protection records of one domain: the MTA-STS TXT record, then (when it is
+ * valid) the policy itself over HTTPS from mta-sts.<domain>, and the TLSRPT TXT record.
+ * Results are kept as the JSON objects of the domain record (docs/targets.md), except
+ * the parsed policy, which emit.c needs to match the MX hosts against.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "esc.h"
+#include "https_get.h"
+#include "policy_txt.h"
+#include "resolve_int.h"
+
+#define TXT_MAX 4096             /* longest TXT record we keep: policies are short */
+#define POLICY_BODY_MAX 65536    /* RFC 8461 3.2: at most 64 KiB */
+
+static const char *const pol_status_names[POLS_LAST] = {
+	[POLS_OK] = "ok",
+	[POLS_NO_ADDRESS] = "no-address",
+	[POLS_BLOCKED] = "blocked",
+	[POLS_CONNECT_ERROR] = "connect-error",
+	[POLS_TLS_ERROR] = "tls-error",
+	[POLS_CERT_ERROR] = "cert-error",
+	[POLS_HTTP_ERROR] = "http-error",
+	[POLS_BAD_CONTENT_TYPE] = "bad-content-type",
+	[POLS_INVALID] = "invalid",
+	[POLS_TIMEOUT] = "timeout",
+	[POLS_LOCAL_ERROR] = "local-error",
+};
+
+const char *mxs_pol_status_name(enum pol_status s)
+{
+	return (unsigned)s < POLS_LAST ? pol_status_names[s] : "?";
+}
+
+static json_t *esc_string(const char *p, size_t n)
+{
+	char *e = mxs_esc_encode(p, n, NULL);
+	json_t *j = e ? json_string(e) : json_null();
+
+	free(e);
+	return j ? j : json_null();
+}
+
+void mxs_policy_start(struct domain *d)
+{
+	char name[MXS_DNS_NAME_MAX + 16];
+
+	d->pending += 2;
+	snprintf(name, sizeof(name), "_mta-sts.%s", d->name);
+	mxs_query(d->r, RQ_STS_TXT, d, name, MXS_DNS_T_TXT);
+	snprintf(name, sizeof(name), "_smtp._tls.%s", d->name);
+	mxs_query(d->r, RQ_TLSRPT_TXT, d, name, MXS_DNS_T_TXT);
+}
+
+/*
+ * The TXT records of one answer that carry our version tag. Returns how many there are,
+ * with the smallest one (bytewise) copied to first/firstlen; -1 if an RDATA is malformed.
+ */
+static int tagged_txt(struct mxs_answer *a, int (*is_ours)(const char *, size_t), char *first,
+		      size_t *firstlen)
+{
+	struct mxs_dns_rr rr;
+	char buf[TXT_MAX];
+	int n = 0, r;
+
+	while ((r = mxs_answer_next(a, &rr)) == 1) {
+		long len = mxs_txt_rdata(&rr, buf, sizeof(buf));
+		if (len < 0)
+			return -1;
+		if (!is_ours(buf, (size_t)len))
+			continue;
+		/* RRset order is the resolver's whim: keep the smallest record, so the output
+		 * does not change from run to run when there are several */
+		size_t l = (size_t)len, m = l < *firstlen ? l : *firstlen;
+		int cmp = n ? memcmp(buf, first, m) : -1;
+		if (n == 0 || cmp < 0 || (cmp == 0 && l < *firstlen)) {
+			memcpy(first, buf, l);
+			*firstlen = l;
+		}
+		n++;
+	}
+	return r < 0 ? -1 : n;
+}
+
+/* Common shape of both TXT results: null when there is no record of ours. */
+static json_t *txt_result(enum mxs_dns_status st, struct mxs_answer *a,
+			  int (*is_ours)(const char *, size_t), char *txt, size_t *len, int *count)
+{
+	*count = 0;
+	if (st == MXS_DNS_NXDOMAIN || st == MXS_DNS_NODATA)
+		return NULL;
+	if (st == MXS_DNS_OK) {
+		*count = tagged_txt(a, is_ours, txt, len);
+		if (*count == 0)
+			return NULL;
+		if (*count < 0)
+			st = MXS_DNS_MALFORMED;
+	}
+	if (st != MXS_DNS_OK)
+		return json_pack("{s:n, s:s, s:n}", "txt", "status", mxs_dns_status_name(st), "error");
+	return json_pack("{s:o, s:b}", "txt", esc_string(txt, *len), "dnssec", a->ad);
+}
+
+static void sts_txt(struct domain *d, int status, const unsigned char *abuf, int alen)
+{
+	char name[MXS_DNS_NAME_MAX + 16], txt[TXT_MAX];
+	struct mxs_answer a;
+	size_t len = 0;
+	int count;
+
+	snprintf(name, sizeof(name), "_mta-sts.%s", d->name);
+	enum mxs_dns_status st = mxs_answer_open(&a, status, abuf, alen, name, MXS_DNS_T_TXT);
+	json_t *j = txt_result(st, &a, mxs_sts_txt_is_sts, txt, &len, &count);
+	if (!j)
+		return;
+	d->sts = j;
+	if (!json_object_get(j, "status")) {
+		struct mxs_sts_txt parsed;
+		enum mxs_txt_result res = count > 1 ? MXS_TXT_OK : mxs_sts_txt_parse(txt, len, &parsed);
+		if (count > 1) {
+			/* RFC 8461 3.1: more than one record means no policy */
+			json_object_set_new(j, "id", json_null());
+			json_object_set_new(j, "status", json_string("multiple"));
+			json_object_set_new(j, "error", json_null());
+		} else if (res != MXS_TXT_OK) {
+			json_object_set_new(j, "id", json_null());
+			json_object_set_new(j, "status", json_string("invalid"));
+			json_object_set_new(j, "error", json_string(mxs_txt_result_name(res)));
+		} else {
+			json_object_set_new(j, "id", json_string(parsed.id));
+			json_object_set_new(j, "status", json_string("ok"));
+			json_object_set_new(j, "error", json_null());
+			/* a valid record: fetch the policy it announces */
+			d->pol_state = POL_DNS;
+			d->pending++;
+			snprintf(name, sizeof(name), "mta-sts.%s", d->name);
+			mxs_query(d->r, d->r->o.family == MXS_FAMILY_V6 ? RQ_POLICY_AAAA : RQ_POLICY_A, d,
+				  name, d->r->o.family == MXS_FAMILY_V6 ? MXS_DNS_T_AAAA : MXS_DNS_T_A);
+		}
+	} else {
+		json_object_set_new(j, "id", json_null());
+	}
+	/* keep the documented key order: txt, id, status, policy, (extras) */
+	json_t *ordered = json_pack("{s:O, s:O, s:O, s:n, s:O, s:O}", "txt", json_object_get(j, "txt"),
+				    "id", json_object_get(j, "id"), "status",
+				    json_object_get(j, "status"), "policy", "error",
+				    json_object_get(j, "error") ? json_object_get(j, "error") : json_null(),
+				    "dnssec", json_object_get(j, "dnssec") ? json_object_get(j, "dnssec")
+									    : json_false());
+	json_decref(j);
+	d->sts = ordered;
+}
+
+static void tlsrpt_txt(struct domain *d, int status, const unsigned char *abuf, int alen)
+{
+	char name[MXS_DNS_NAME_MAX + 16], txt[TXT_MAX];
+	struct mxs_answer a;
+	size_t len = 0;
+	int count;
+
+	snprintf(name, sizeof(name), "_smtp._tls.%s", d->name);
+	enum mxs_dns_status st = mxs_answer_open(&a, status, abuf, alen, name, MXS_DNS_T_TXT);
+	json_t *j = txt_result(st, &a, mxs_tlsrpt_txt_is_tlsrpt, txt, &len, &count);
+	if (!j)
+		return;
+	json_t *rua = json_array();
+	const char *status_text = json_string_value(json_object_get(j, "status"));
+	json_t *error = json_null();
+	if (!status_text) {
+		struct mxs_tlsrpt_txt parsed;
+		enum mxs_txt_result res = mxs_tlsrpt_txt_parse(txt, len, &parsed);
+		if (count > 1) {
+			status_text = "multiple"; /* RFC 8460 3: then no record is used */
+		} else if (res != MXS_TXT_OK) {
+			status_text = "invalid";
+			json_decref(error);
+			error = json_string(mxs_txt_result_name(res));
+		} else {
+			status_text = "ok";
+			for (size_t i = 0; i < parsed.nrua; i++)
+				json_array_append_new(rua, esc_string(parsed.rua[i].p, parsed.rua[i].len));
+		}
+	}
+	d->tlsrpt = json_pack("{s:O, s:o, s:s, s:o, s:b}", "txt", json_object_get(j, "txt"), "rua",
+			      rua, "status", status_text, "error", error, "dnssec",
+			      json_is_true(json_object_get(j, "dnssec")));
+	json_decref(j);
+}
+
+static void policy_done(struct domain *d, enum pol_status st, const char *error)
+{
+	d->pol_state = POL_DONE;
+	d->pol_status = st;
+	free(d->pol_error);
+	d->pol_error = error ? strdup(error) : NULL;
+	mxs_domain_release(d);
+}
+
+static void on_fetched(void *arg, struct mxs_https_result *res)
+{
+	struct domain *d = arg;
+	char msg[300];
+
+	d->fetch = NULL;
+	switch (res->status) {
+	case MXS_HTTPS_OK:
+		break;
+	case MXS_HTTPS_CONNECT_ERROR: policy_done(d, POLS_CONNECT_ERROR, res->error); return;
+	case MXS_HTTPS_TLS_ERROR: policy_done(d, POLS_TLS_ERROR, res->error); return;
+	case MXS_HTTPS_CERT_ERROR: policy_done(d, POLS_CERT_ERROR, res->error); return;
+	case MXS_HTTPS_TIMEOUT: policy_done(d, POLS_TIMEOUT, res->error); return;
+	case MXS_HTTPS_HTTP_ERROR: policy_done(d, POLS_HTTP_ERROR, res->error); return;
+	default: policy_done(d, POLS_LOCAL_ERROR, res->error); return;
+	}
+	/* RFC 8461 3.3: 200 only (no redirects), media type text/plain */
+	if (res->http_status != 200) {
+		snprintf(msg, sizeof(msg), "HTTP status %d", res->http_status);
+		policy_done(d, POLS_HTTP_ERROR, msg);
+		return;
+	}
+	if (strcmp(res->content_type, "text/plain") != 0) {
+		snprintf(msg, sizeof(msg), "Content-Type '%s' is not text/plain", res->content_type);
+		policy_done(d, POLS_BAD_CONTENT_TYPE, msg);
+		return;
+	}
+	d->policy = malloc(sizeof(*d->policy));
+	if (!d->policy) {
+		policy_done(d, POLS_LOCAL_ERROR, "out of memory");
+		return;
+	}
+	enum mxs_sts_policy_error e = mxs_sts_policy_parse(res->body, res->body_len, d->policy);
+	if (e != MXS_STSP_OK) {
+		snprintf(msg, sizeof(msg), "%s (line %zu)", mxs_sts_policy_error_name(e),
+			 d->policy->err_line);
+		free(d->policy);
+		d->policy = NULL;
+		policy_done(d, POLS_INVALID, msg);
+		return;
+	}
+	policy_done(d, POLS_OK, NULL);
+}
+
+/* The address of mta-sts.<domain> is known: dial the first one not blocked. */
+static void policy_fetch(struct domain *d, struct mxs_answer *a, int family)
+{
+	struct mxs_resolver *r = d->r;
+	struct mxs_dns_rr rr;
+	const char *blocked = NULL;
+	char host[MXS_DNS_NAME_MAX + 16];
+
+	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
+	while (mxs_answer_next(a, &rr) == 1) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		memset(&ss, 0, sizeof(ss));
+		if (family == AF_INET && rr.rdlen == 4) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(r->o.mta_sts_port);
+			memcpy(&sin->sin_addr, rr.rdata, 4);
+			sl = sizeof(*sin);
+		} else if (family == AF_INET6 && rr.rdlen == 16) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(r->o.mta_sts_port);
+			memcpy(&sin6->sin6_addr, rr.rdata, 16);
+			sl = sizeof(*sin6);
+		} else {
+			continue;
+		}
+		/* the policy server is dialled too: the blocklist holds for it as well */
+		const char *rule = r->o.blocklist
+			? mxs_blocklist_check(r->o.blocklist, (struct sockaddr *)&ss) : NULL;
+		if (rule) {
+			blocked = rule;
+			continue;
+		}
+		d->pol_state = POL_FETCH;
+		r->st.policy_fetches++;
+		d->fetch = mxs_https_get(r->base, r->ssl_ctx, (struct sockaddr *)&ss, sl, host,
+					 "/.well-known/mta-sts.txt", POLICY_BODY_MAX,
+					 r->o.mta_sts_timeout_ms, on_fetched, d);
+		if (!d->fetch)
+			policy_done(d, POLS_LOCAL_ERROR, "cannot start the HTTPS request");
+		return;
+	}
+	policy_done(d, POLS_BLOCKED, blocked);
+}
+
+static void policy_dns(struct domain *d, enum rq_kind kind, int status, const unsigned char *abuf,
+		       int alen)
+{
+	char name[MXS_DNS_NAME_MAX + 16], msg[MXS_DNS_NAME_MAX + 64];
+	struct mxs_answer a;
+	int v6 = kind == RQ_POLICY_AAAA;
+
+	snprintf(name, sizeof(name), "mta-sts.%s", d->name);
+	enum mxs_dns_status st =
+		mxs_answer_open(&a, status, abuf, alen, name, v6 ? MXS_DNS_T_AAAA : MXS_DNS_T_A);
+	if (st == MXS_DNS_OK) {
+		policy_fetch(d, &a, v6 ? AF_INET6 : AF_INET);
+		return;
+	}
+	if (!v6 && d->r->o.family == MXS_FAMILY_ANY && st == MXS_DNS_NODATA) {
+		/* no IPv4 address: try IPv6 (the pending count carries over) */
+		mxs_query(d->r, RQ_POLICY_AAAA, d, name, MXS_DNS_T_AAAA);
+		return;
+	}
+	if (v6 && st == MXS_DNS_NODATA && d->r->o.family == MXS_FAMILY_ANY)
+		st = MXS_DNS_NO_ADDRESS; /* neither A nor AAAA */
+	snprintf(msg, sizeof(msg), "%s: %s", name, mxs_dns_status_name(st));
+	policy_done(d, st == MXS_DNS_TIMEOUT ? POLS_TIMEOUT : POLS_NO_ADDRESS, msg);
+}
+
+void mxs_policy_answer(struct domain *d, enum rq_kind kind, int status, const unsigned char *abuf,
+		       int alen)
+{
+	switch (kind) {
+	case RQ_STS_TXT:
+		sts_txt(d, status, abuf, alen);
+		break;
+	case RQ_TLSRPT_TXT:
+		tlsrpt_txt(d, status, abuf, alen);
+		break;
+	case RQ_POLICY_A:
+	case RQ_POLICY_AAAA:
+		policy_dns(d, kind, status, abuf, alen);
+		return; /* policy_dns releases d itself, once the fetch is over */
+	default:
+		break;
+	}
+	mxs_domain_release(d);
+}
+
+void mxs_policy_cancel(struct domain *d)
+{
+	if (d->fetch) {
+		mxs_https_cancel(d->fetch);
+		d->fetch = NULL;
+	}
+}

@@ -1,0 +1,559 @@
+/*
+ * The resolver: feeds input lines in, runs one domain at a time per slot (at most
+ * `concurrency` in flight), and emits its targets and its domain record when the last
+ * thing it waits for is done. See resolve.h for the contract, resolve_int.h for the
+ * ownership rules.
+ */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "https_get.h"
+#include "input.h"
+#include "log.h"
+#include "resolve_int.h"
+
+static const char *const domain_status_names[MXS_DOM_STATUS_LAST] = {
+	[MXS_DOM_OK] = "ok",
+	[MXS_DOM_NULL_MX] = "null-mx",
+	[MXS_DOM_IMPLICIT_MX] = "implicit-mx",
+	[MXS_DOM_NXDOMAIN] = "nxdomain",
+	[MXS_DOM_NODATA] = "nodata",
+	[MXS_DOM_SERVFAIL] = "servfail",
+	[MXS_DOM_REFUSED] = "refused",
+	[MXS_DOM_TIMEOUT] = "timeout",
+	[MXS_DOM_MALFORMED] = "malformed",
+	[MXS_DOM_NO_MX_ADDRESS] = "no-mx-address",
+};
+
+const char *mxs_domain_status_name(enum mxs_domain_status s)
+{
+	return (unsigned)s < MXS_DOM_STATUS_LAST ? domain_status_names[s] : "?";
+}
+
+/* ---- deferred callbacks: on_ready and on_done never run inside a c-ares callback ---- */
+
+static void on_ev_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct mxs_resolver *r = arg;
+
+	if (r->want_ready && mxs_resolver_ready(r) && !r->finishing) {
+		r->want_ready = 0;
+		if (r->cbs.on_ready)
+			r->cbs.on_ready(r->cbs.arg);
+	}
+}
+
+static void on_ev_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct mxs_resolver *r = arg;
+
+	if (r->done_fired || r->pending)
+		return;
+	r->done_fired = 1;
+	if (r->cbs.on_done)
+		r->cbs.on_done(r->cbs.arg); /* may free r: nothing after this */
+}
+
+static void check_progress(struct mxs_resolver *r)
+{
+	if (r->want_ready && mxs_resolver_ready(r))
+		event_active(r->ev_ready, EV_TIMEOUT, 0);
+	if (r->finishing && r->pending == 0 && !r->done_fired)
+		event_active(r->ev_done, EV_TIMEOUT, 0);
+}
+
+/* ---- queries ---- */
+
+static void mx_answer(struct domain *d, int status, const unsigned char *abuf, int alen);
+
+/* Route an answer (or a failure) to its owner. */
+static void dispatch(struct mxs_resolver *r, enum rq_kind kind, void *owner, int status,
+		     const unsigned char *abuf, int alen)
+{
+	switch (kind) {
+	case RQ_MX:
+		mx_answer(owner, status, abuf, alen);
+		break;
+	case RQ_STS_TXT:
+	case RQ_TLSRPT_TXT:
+	case RQ_POLICY_A:
+	case RQ_POLICY_AAAA:
+		mxs_policy_answer(owner, kind, status, abuf, alen);
+		break;
+	case RQ_HOST_A:
+	case RQ_HOST_AAAA:
+	case RQ_HOST_TLSA:
+		mxs_host_answer(r, owner, kind, status, abuf, alen);
+		break;
+	}
+}
+
+void mxs_query(struct mxs_resolver *r, enum rq_kind kind, void *owner, const char *name,
+	       uint16_t qtype)
+{
+	unsigned char q[512];
+	int n = mxs_dns_build_query(q, sizeof(q), name, qtype, 1232);
+	struct rq *rq = n < 0 ? NULL : malloc(sizeof(*rq));
+
+	if (!rq) {
+		/* an unaskable name (too long) or no memory: the owner hears of it at once as
+		 * a malformed answer, as it would from a synchronous c-ares failure */
+		dispatch(r, kind, owner, ARES_EBADRESP, NULL, 0);
+		return;
+	}
+	rq->r = r;
+	rq->kind = kind;
+	rq->owner = owner;
+	r->st.queries++;
+	mxs_ares_send(r->dns, q, n, mxs_on_answer, rq);
+}
+
+void mxs_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct rq *rq = arg;
+	struct mxs_resolver *r = rq->r;
+	enum rq_kind kind = rq->kind;
+	void *owner = rq->owner;
+
+	free(rq);
+	r->st.retries += (unsigned long)(timeouts > 0 ? timeouts : 0);
+	/* the channel is being destroyed: owners are being freed by mxs_resolver_free */
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED || r->destroying)
+		return;
+	dispatch(r, kind, owner, status, abuf, alen);
+}
+
+/* ---- domains ---- */
+
+static int mxref_cmp(const void *pa, const void *pb)
+{
+	const struct mxref *a = pa, *b = pb;
+
+	if (a->pref != b->pref)
+		return a->pref < b->pref ? -1 : 1;
+	return strcmp(a->host, b->host);
+}
+
+/* Add an MX host to d once, with its lowest preference. */
+static void add_mx(struct domain *d, const char *host, unsigned pref)
+{
+	for (size_t i = 0; i < d->nmx; i++)
+		if (strcmp(d->mx[i].host, host) == 0) {
+			if (pref < d->mx[i].pref)
+				d->mx[i].pref = pref;
+			return;
+		}
+	if (d->nmx >= MXS_MAX_MX)
+		return;
+	struct mxref *nm = realloc(d->mx, (d->nmx + 1) * sizeof(*nm));
+	if (!nm)
+		return;
+	d->mx = nm;
+	struct mxref *m = &d->mx[d->nmx];
+	m->host = strdup(host);
+	m->pref = pref;
+	m->h = NULL;
+	if (!m->host)
+		return;
+	d->nmx++;
+}
+
+/* Look up (or find in the cache) every MX host of d and wait for those in flight. */
+static void start_hosts(struct domain *d)
+{
+	if (d->nmx > 1)
+		qsort(d->mx, d->nmx, sizeof(*d->mx), mxref_cmp);
+	for (size_t i = 0; i < d->nmx; i++) {
+		char name[MXS_DNS_NAME_MAX];
+		snprintf(name, sizeof(name), "%s", d->mx[i].host);
+		/* a name with escapes or odd bytes cannot be asked for: recorded malformed */
+		if (mxs_dns_normalize(name) < 0)
+			continue;
+		d->mx[i].h = mxs_host_get(d->r, name);
+		if (d->mx[i].h)
+			mxs_host_wait(d->mx[i].h, d);
+	}
+}
+
+static void mx_answer(struct domain *d, int status, const unsigned char *abuf, int alen)
+{
+	struct mxs_answer a;
+	struct mxs_dns_rr rr;
+	int r, nnull = 0, nmx = 0;
+
+	d->mx_st = mxs_answer_open(&a, status, abuf, alen, d->name, MXS_DNS_T_MX);
+	d->mx_ad = a.ad;
+	if (d->mx_st == MXS_DNS_OK) {
+		while ((r = mxs_answer_next(&a, &rr)) == 1) {
+			char host[MXS_DNS_NAME_MAX];
+			if (rr.rdlen < 3 ||
+			    mxs_dns_read_name(a.msg.buf, a.msg.len, rr.rdata_off + 2, host, NULL) < 0) {
+				d->mx_st = MXS_DNS_MALFORMED;
+				break;
+			}
+			unsigned pref = (unsigned)(rr.rdata[0] << 8 | rr.rdata[1]);
+			nmx++;
+			if (strcmp(host, ".") == 0) {
+				nnull++; /* RFC 7505 null MX */
+				continue;
+			}
+			add_mx(d, host, pref);
+		}
+		if (r < 0)
+			d->mx_st = MXS_DNS_MALFORMED;
+		if (d->mx_st == MXS_DNS_MALFORMED) {
+			for (size_t i = 0; i < d->nmx; i++)
+				free(d->mx[i].host);
+			d->nmx = 0;
+		}
+		/* Only a lone "0 ." means "no mail"; one mixed with real MXs is ignored. */
+		if (d->mx_st == MXS_DNS_OK && nnull && nmx == nnull)
+			d->null_mx = 1;
+	} else if (d->mx_st == MXS_DNS_NODATA) {
+		/* RFC 5321 5.1: no MX at all, the domain itself is the implicit MX */
+		d->implicit = 1;
+		add_mx(d, d->name, 0);
+	}
+	start_hosts(d);
+	mxs_domain_release(d);
+}
+
+static enum mxs_domain_status domain_status(const struct domain *d)
+{
+	switch (d->mx_st) {
+	case MXS_DNS_OK:
+		break;
+	case MXS_DNS_NODATA:
+		if (d->nmx && d->mx[0].h) {
+			enum mxs_dns_status hs = mxs_host_status(d->mx[0].h);
+			if (hs == MXS_DNS_OK)
+				return MXS_DOM_IMPLICIT_MX;
+			if (hs != MXS_DNS_NO_ADDRESS && hs != MXS_DNS_NXDOMAIN)
+				return hs == MXS_DNS_TIMEOUT ? MXS_DOM_TIMEOUT
+				       : hs == MXS_DNS_REFUSED ? MXS_DOM_REFUSED
+				       : hs == MXS_DNS_MALFORMED ? MXS_DOM_MALFORMED
+				       : MXS_DOM_SERVFAIL;
+		}
+		return MXS_DOM_NODATA;
+	case MXS_DNS_NXDOMAIN: return MXS_DOM_NXDOMAIN;
+	case MXS_DNS_TIMEOUT: return MXS_DOM_TIMEOUT;
+	case MXS_DNS_REFUSED: return MXS_DOM_REFUSED;
+	case MXS_DNS_MALFORMED: return MXS_DOM_MALFORMED;
+	default: return MXS_DOM_SERVFAIL;
+	}
+	if (d->null_mx)
+		return MXS_DOM_NULL_MX;
+	for (size_t i = 0; i < d->nmx; i++)
+		if (d->mx[i].h && d->mx[i].h->naddrs)
+			return MXS_DOM_OK;
+	return MXS_DOM_NO_MX_ADDRESS;
+}
+
+static void emit_new_targets(struct domain *d)
+{
+	struct mxs_resolver *r = d->r;
+
+	for (size_t i = 0; i < d->nmx; i++) {
+		struct host *h = d->mx[i].h;
+		if (!h)
+			continue;
+		for (size_t j = 0; j < h->naddrs; j++) {
+			if (mxs_addrset_add(r->seen, &h->addrs[j]) != 1)
+				continue;
+			struct sockaddr_storage ss;
+			memset(&ss, 0, sizeof(ss));
+			if (h->addrs[j].family == AF_INET) {
+				struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+				sin->sin_family = AF_INET;
+				memcpy(&sin->sin_addr, h->addrs[j].b, 4);
+			} else {
+				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+				sin6->sin6_family = AF_INET6;
+				memcpy(&sin6->sin6_addr, h->addrs[j].b, 16);
+			}
+			const char *blocked = r->o.blocklist
+				? mxs_blocklist_check(r->o.blocklist, (struct sockaddr *)&ss) : NULL;
+			r->st.targets++;
+			if (blocked)
+				r->st.blocked++;
+			json_t *t = mxs_emit_target(r, &h->addrs[j], d->mx[i].host,
+						    d->host_only ? NULL : d->name, h, blocked);
+			if (t)
+				r->cbs.on_target(t, r->cbs.arg);
+		}
+	}
+}
+
+static void domain_free(struct domain *d)
+{
+	mxs_policy_cancel(d);
+	for (size_t i = 0; i < d->nmx; i++) {
+		if (d->mx[i].h)
+			mxs_host_unref(d->r, d->mx[i].h);
+		free(d->mx[i].host);
+	}
+	free(d->mx);
+	json_decref(d->sts);
+	json_decref(d->tlsrpt);
+	free(d->pol_error);
+	free(d->policy);
+	free(d->name);
+	free(d);
+}
+
+static void unlink_domain(struct domain *d)
+{
+	struct mxs_resolver *r = d->r;
+
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		r->inflight = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	r->pending--;
+}
+
+static void domain_complete(struct domain *d)
+{
+	struct mxs_resolver *r = d->r;
+
+	emit_new_targets(d);
+	if (!d->host_only) {
+		enum mxs_domain_status st = domain_status(d);
+		r->st.by_status[st]++;
+		json_t *j = mxs_emit_domain(d, st);
+		if (j)
+			r->cbs.on_domain(j, r->cbs.arg);
+	}
+	r->st.domains_done++;
+	unlink_domain(d);
+	domain_free(d);
+	check_progress(r);
+}
+
+void mxs_domain_release(struct domain *d)
+{
+	if (--d->pending == 0)
+		domain_complete(d);
+}
+
+static void domain_start(struct mxs_resolver *r, const char *name, long rank, int host_only)
+{
+	struct domain *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->name = strdup(name))) {
+		free(d);
+		mxs_err("resolve", "out-of-memory domain=%s", name);
+		return;
+	}
+	d->r = r;
+	d->rank = rank;
+	d->host_only = host_only;
+	d->mx_st = MXS_DNS_OK;
+	d->next = r->inflight;
+	if (r->inflight)
+		r->inflight->prev = d;
+	r->inflight = d;
+	r->pending++;
+	/* hold d while the lookups start: answers may arrive synchronously */
+	d->pending = 1;
+	if (host_only) {
+		r->st.hosts_in++;
+		add_mx(d, name, 0);
+		start_hosts(d);
+	} else {
+		r->st.domains++;
+		d->pending++;
+		mxs_query(r, RQ_MX, d, d->name, MXS_DNS_T_MX);
+		if (!r->o.no_policy)
+			mxs_policy_start(d);
+	}
+	mxs_domain_release(d);
+}
+
+/* ---- addresses and ranges from the input ---- */
+
+static void emit_addr(struct mxs_resolver *r, int family, const unsigned char *b)
+{
+	struct mxs_addr a;
+	struct sockaddr_storage ss;
+
+	memset(&a, 0, sizeof(a));
+	memset(&ss, 0, sizeof(ss));
+	a.family = (uint8_t)family;
+	memcpy(a.b, b, family == AF_INET ? 4 : 16);
+	if (mxs_addrset_add(r->seen, &a) != 1)
+		return;
+	if (family == AF_INET) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, b, 4);
+	} else {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, b, 16);
+	}
+	const char *blocked = r->o.blocklist
+		? mxs_blocklist_check(r->o.blocklist, (struct sockaddr *)&ss) : NULL;
+	r->st.targets++;
+	if (blocked)
+		r->st.blocked++;
+	json_t *t = mxs_emit_target(r, &a, NULL, NULL, NULL, blocked);
+	if (t)
+		r->cbs.on_target(t, r->cbs.arg);
+}
+
+static void emit_range(struct mxs_resolver *r, const struct mxs_input *in)
+{
+	unsigned bits = in->family == AF_INET ? 32 : 128;
+	unsigned host_bits = bits - in->prefix;
+	unsigned char cur[16];
+	unsigned long count = 1ul << host_bits;
+
+	memcpy(cur, in->addr, 16);
+	for (unsigned long i = 0; i < count; i++) {
+		emit_addr(r, in->family, cur);
+		/* increment the address as a big-endian number */
+		for (int k = (int)bits / 8 - 1; k >= 0; k--)
+			if (++cur[k] != 0)
+				break;
+	}
+}
+
+/* ---- public API ---- */
+
+struct mxs_resolver *mxs_resolver_new(struct event_base *base, const struct mxs_resolve_opts *o,
+				      const struct mxs_resolve_cbs *cbs, char *err, size_t errlen)
+{
+	struct mxs_resolver *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->base = base;
+	r->o = *o;
+	r->cbs = *cbs;
+	if (!r->o.concurrency)
+		r->o.concurrency = 1000;
+	if (r->o.timeout_ms <= 0)
+		r->o.timeout_ms = 3000;
+	if (r->o.retries < 0)
+		r->o.retries = 0;
+	if (!r->o.mta_sts_port)
+		r->o.mta_sts_port = 443;
+	if (r->o.mta_sts_timeout_ms <= 0)
+		r->o.mta_sts_timeout_ms = 10000;
+	if (!r->o.target_port)
+		r->o.target_port = 25;
+	if (!r->o.host_cache)
+		r->o.host_cache = 20000;
+	/* the strings are only read here; the resolver keeps no pointer to them */
+	r->o.dns_servers = NULL;
+	r->o.ndns_servers = 0;
+	r->o.mta_sts_ca_file = NULL;
+
+	struct mxs_ares_opts ao = {
+		.servers = o->dns_servers,
+		.nservers = o->ndns_servers,
+		.timeout_ms = r->o.timeout_ms,
+		.tries = r->o.retries + 1,
+	};
+	if (!(r->dns = mxs_ares_new(base, &ao, err, errlen)))
+		goto fail;
+	if (!r->o.no_policy && !(r->ssl_ctx = mxs_https_ctx_new(o->mta_sts_ca_file, err, errlen)))
+		goto fail;
+	if (!(r->seen = mxs_addrset_new()) || mxs_hc_init(&r->hc, r->o.host_cache) < 0 ||
+	    !(r->ev_ready = event_new(base, -1, 0, on_ev_ready, r)) ||
+	    !(r->ev_done = event_new(base, -1, 0, on_ev_done, r))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	return r;
+fail:
+	mxs_resolver_free(r);
+	return NULL;
+}
+
+void mxs_resolver_free(struct mxs_resolver *r)
+{
+	if (!r)
+		return;
+	r->destroying = 1;
+	/* queries first: their callbacks see `destroying` and touch nothing */
+	mxs_ares_free(r->dns);
+	while (r->inflight) {
+		struct domain *d = r->inflight;
+		unlink_domain(d);
+		domain_free(d);
+	}
+	mxs_hc_destroy(&r->hc);
+	mxs_addrset_free(r->seen);
+	if (r->ssl_ctx)
+		SSL_CTX_free(r->ssl_ctx);
+	if (r->ev_ready)
+		event_free(r->ev_ready);
+	if (r->ev_done)
+		event_free(r->ev_done);
+	free(r);
+}
+
+enum mxs_feed_result mxs_resolver_feed(struct mxs_resolver *r, const char *line, size_t len,
+				       unsigned long lineno, char *err, size_t errlen)
+{
+	struct mxs_input in;
+
+	r->st.lines++;
+	mxs_input_parse(line, len, &in);
+	switch (in.kind) {
+	case MXS_IN_SKIP:
+		r->st.skipped++;
+		return MXS_FEED_SKIPPED;
+	case MXS_IN_ERROR:
+		r->st.bad_lines++;
+		snprintf(err, errlen, "%s", mxs_input_error_text(in.error));
+		return MXS_FEED_BAD;
+	case MXS_IN_ADDR:
+		emit_addr(r, in.family, in.addr);
+		break;
+	case MXS_IN_CIDR:
+		emit_range(r, &in);
+		break;
+	case MXS_IN_NAME:
+		if (r->o.mx_hosts && in.rank >= 0) {
+			r->st.bad_lines++;
+			snprintf(err, errlen, "a rank makes no sense for an MX host name");
+			return MXS_FEED_BAD;
+		}
+		domain_start(r, in.name, in.rank, r->o.mx_hosts);
+		break;
+	}
+	if (!mxs_resolver_ready(r))
+		r->want_ready = 1;
+	return MXS_FEED_OK;
+}
+
+int mxs_resolver_ready(const struct mxs_resolver *r)
+{
+	return r->pending < r->o.concurrency;
+}
+
+size_t mxs_resolver_pending(const struct mxs_resolver *r)
+{
+	return r->pending;
+}
+
+void mxs_resolver_finish(struct mxs_resolver *r)
+{
+	r->finishing = 1;
+	check_progress(r);
+}
+
+void mxs_resolver_stats(const struct mxs_resolver *r, struct mxs_resolve_stats *st)
+{
+	*st = r->st;
+	st->in_flight = r->pending;
+}

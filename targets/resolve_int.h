@@ -1,0 +1,172 @@
+/*
+ * Internals of the resolve stage shared by its files: the resolver, the MX host cache
+ * (host.c), one domain in flight (resolve.c), its policy lookups (policy.c) and the JSON
+ * records (emit.c). Not installed; only resolve.h is public.
+ *
+ * Ownership: the resolver owns every domain in flight (its `inflight` list) and the host
+ * cache; a domain holds one reference on each host it uses; a host holds a waiter entry
+ * per domain waiting for it. Every outstanding c-ares query has a struct rq (freed by its
+ * callback), and every outstanding thing a domain waits for counts in domain.pending.
+ */
+#ifndef MXS_RESOLVE_INT_H
+#define MXS_RESOLVE_INT_H
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "addrset.h"
+#include "ares_loop.h"
+#include "dnsmsg.h"
+#include "resolve.h"
+#include "sts_policy.h"
+
+struct domain;
+struct event;
+struct mxs_https;
+
+/* Most records taken from one answer: bounds the work a hostile zone can cause. */
+#define MXS_MAX_MX 32
+#define MXS_MAX_ADDRS 64
+
+struct waiter {
+	struct domain *d;
+	struct waiter *next;
+};
+
+struct host {
+	char *name;                 /* owned, normalised */
+	struct host *hnext;         /* hash chain */
+	struct host *lru_prev, *lru_next;
+	int in_lru;                 /* unreferenced and done: may be evicted */
+	int cached;                 /* reachable through the hash table */
+	unsigned refs;              /* domains using it */
+	int pending;                /* queries outstanding */
+	struct waiter *waiters;     /* domains to tell when pending reaches 0; owned */
+	enum mxs_dns_status st_a, st_aaaa, st_tlsa; /* MXS_DNS_STATUS_LAST: not asked */
+	char *cname;                /* owned; end of the CNAME chain, NULL when none */
+	struct mxs_addr *addrs;     /* owned, sorted; IPv4 first */
+	size_t naddrs;
+	json_t *tlsa;               /* owned array of TLSA objects; NULL when there are none */
+	int tlsa_ad;
+};
+
+struct host_cache {
+	struct host **buckets;      /* owned */
+	size_t nbuckets, count, max;
+	struct host *lru_head, *lru_tail; /* most recently released first */
+};
+
+struct mxref {
+	char *host;                 /* owned */
+	unsigned pref;
+	struct host *h;             /* one reference; NULL when the name is not queryable */
+};
+
+struct mxs_resolver {
+	struct event_base *base;
+	struct mxs_resolve_opts o;
+	struct mxs_resolve_cbs cbs;
+	struct mxs_ares *dns;       /* owned */
+	SSL_CTX *ssl_ctx;           /* owned; NULL with no_policy */
+	struct mxs_addrset *seen;   /* owned: addresses already emitted */
+	struct host_cache hc;
+	struct domain *inflight;    /* owned list of domains in flight */
+	size_t pending;
+	int finishing, done_fired, destroying;
+	int want_ready;             /* ready() was false since the last on_ready */
+	struct event *ev_ready, *ev_done; /* owned; deferred callbacks */
+	struct mxs_resolve_stats st;
+};
+
+enum rq_kind {
+	RQ_MX,
+	RQ_STS_TXT,
+	RQ_TLSRPT_TXT,
+	RQ_HOST_A,
+	RQ_HOST_AAAA,
+	RQ_HOST_TLSA,
+	RQ_POLICY_A,
+	RQ_POLICY_AAAA,
+};
+
+/* One outstanding query: the c-ares callback argument; freed by the callback. */
+struct rq {
+	struct mxs_resolver *r;
+	enum rq_kind kind;
+	void *owner;                /* struct domain * or struct host * */
+};
+
+/* Policy fetch states of a domain (policy.c). */
+enum pol_state { POL_IDLE, POL_DNS, POL_FETCH, POL_DONE };
+
+/* Outcome of an MTA-STS policy fetch ("policy.status" in domain records). */
+enum pol_status {
+	POLS_OK,
+	POLS_NO_ADDRESS,
+	POLS_BLOCKED,
+	POLS_CONNECT_ERROR,
+	POLS_TLS_ERROR,
+	POLS_CERT_ERROR,
+	POLS_HTTP_ERROR,
+	POLS_BAD_CONTENT_TYPE,
+	POLS_INVALID,
+	POLS_TIMEOUT,
+	POLS_LOCAL_ERROR,
+	POLS_LAST
+};
+
+const char *mxs_pol_status_name(enum pol_status s);
+
+struct domain {
+	struct mxs_resolver *r;
+	struct domain *prev, *next; /* resolver's inflight list */
+	char *name;                 /* owned */
+	long rank;                  /* -1: none */
+	int host_only;              /* an MX host name line: targets only, no domain record */
+	int pending;                /* queries, host waits and policy steps outstanding */
+	enum mxs_dns_status mx_st;
+	int mx_ad, null_mx, implicit;
+	struct mxref *mx;           /* owned, sorted by preference then name */
+	size_t nmx;
+	json_t *sts;                /* owned "mta_sts" object; NULL: none (null) */
+	json_t *tlsrpt;             /* owned "tlsrpt" object; NULL: none (null) */
+	/* MTA-STS policy fetch */
+	enum pol_state pol_state;
+	enum pol_status pol_status;
+	char *pol_error;            /* owned */
+	struct mxs_sts_policy *policy; /* owned; parsed policy when POLS_OK */
+	struct mxs_https *fetch;    /* in flight, owned until its callback */
+	enum mxs_dns_status pol_dns;
+};
+
+/* resolve.c */
+void mxs_domain_release(struct domain *d);   /* one pending item done; may complete d */
+void mxs_query(struct mxs_resolver *r, enum rq_kind kind, void *owner, const char *name,
+	       uint16_t qtype);
+void mxs_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+/* host.c */
+int mxs_hc_init(struct host_cache *hc, size_t max);
+void mxs_hc_destroy(struct host_cache *hc);
+/* A referenced host for name (normalised), its lookups started when new. */
+struct host *mxs_host_get(struct mxs_resolver *r, const char *name);
+void mxs_host_unref(struct mxs_resolver *r, struct host *h);
+/* Make d wait for h (d->pending is raised) unless h is complete. */
+int mxs_host_wait(struct host *h, struct domain *d);
+void mxs_host_answer(struct mxs_resolver *r, struct host *h, enum rq_kind kind, int status,
+		     const unsigned char *abuf, int alen);
+/* Host outcome for its MX entry: ok, no-address or the first lookup failure. */
+enum mxs_dns_status mxs_host_status(const struct host *h);
+
+/* policy.c */
+void mxs_policy_start(struct domain *d);     /* TXT lookups for a new domain */
+void mxs_policy_answer(struct domain *d, enum rq_kind kind, int status,
+		       const unsigned char *abuf, int alen);
+void mxs_policy_cancel(struct domain *d);
+
+/* emit.c */
+json_t *mxs_emit_domain(struct domain *d, enum mxs_domain_status st);
+json_t *mxs_emit_target(struct mxs_resolver *r, const struct mxs_addr *a, const char *mx,
+			const char *domain, const struct host *h, const char *blocked);
+
+#endif
