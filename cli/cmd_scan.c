@@ -14,11 +14,12 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "duration.h"
+#include "dbout.h"
 #include "exitcode.h"
 #include "linein.h"
 #include "log.h"
 #include "outcome.h"
+#include "scan_opts.h"
 #include "scanner.h"
 
 /*
@@ -36,6 +37,9 @@ struct scan_run {
 	struct mxs_scanner *sc;
 	struct mxs_linein *in;
 	struct outbuf out;
+	bool to_file;             /* JSON lines to stdout or -o FILE */
+	struct dbout *db;         /* --db: results into PostgreSQL too */
+	uint64_t duplicates;      /* duplicate records: in the JSON, not the database */
 	bool stopped, out_failed, feeding;
 	struct event *flush_ev;
 };
@@ -48,35 +52,19 @@ static void usage(FILE *f)
 "or IPv6 address (zmap output), 'ip,mx_host[,domain...]', or a JSON target line from\n"
 "'mxsurvey resolve'. One JSON result line per target goes to stdout (docs/record.md).\n"
 "\n"
-"Politeness and scale:\n"
-"  --ehlo-name NAME        name sent in EHLO; use a FQDN whose web page explains the scan\n"
-"  --concurrency N         connections in flight (default 1000)\n"
-"  --rate N                new connections per second, 0 = unlimited (default 0)\n"
-"  --per-ip N              connections at once per address (default 1)\n"
-"  --per-net N             connections at once per IPv4 /24 or IPv6 /64 (default 8)\n"
-"  --retries N             retries after a 421 reply, with doubling back-off (default 2)\n"
-"  --retry-delay DUR       first back-off (default 60s)\n"
-"  --blocklist FILE        never dial these ranges (CIDR per line, zmap format)\n"
-"  --allowlist FILE        dial only these ranges\n"
-"  --no-default-blocklist  also dial the reserved ranges of RFC 6890 (loopback tests)\n"
-"Timeouts (DUR: 30, 30s, 500ms, 2m):\n"
-"  --connect-timeout DUR (10s)  --greeting-timeout DUR (60s)  --timeout DUR (30s, per command)\n"
-"  --handshake-timeout DUR (30s)  --deadline DUR (180s, whole attempt)  --drain-timeout DUR (10s)\n"
-"TLS:\n"
-"  --ca-file FILE          trust store for the verdict (default: the system store)\n"
-"  --profile NAME          client-hello profile (default default-v1)\n"
-"Input and output:\n"
-"  --port N                port when the target names none (default 25)\n"
+"Output:\n"
 "  -o, --output FILE       write results to FILE (default stdout)\n"
-"  --resume                with -o FILE: skip targets FILE already has a result for\n"
-"                          (interrupted ones excepted) and append to it\n"
-"  --shard I/N             scan only shard I (0-based) of N, split by address\n"
-"  --seed N                scan-order seed (default: from the clock)\n"
-"  --window N              targets held for shuffling (default 2 x concurrency, min 1024)\n"
-"  --no-transcript         leave the SMTP transcript out of the records\n"
-"  --quiet                 no status line\n"
-"  --log-level LEVEL       error, warn, info, debug (default info)\n"
-"Exit status: 0 done, 2 usage, 3 stopped early (resume to finish), 4 bad input, 1 failure.\n");
+"  --resume                skip targets that already have a result (interrupted ones\n"
+"                          excepted): those in -o FILE, then appended to; with --db,\n"
+"                          those of the scan named by --scan ID or --label\n"
+"  --db URL                also store results in PostgreSQL (a libpq URL; 'auto': $DATABASE_URL,\n"
+"                          libpq's environment, else mxsurvey's own embedded cluster);\n"
+"                          JSON goes to stdout only with -o\n"
+"  --scan ID               with --db: add to this scan (with --resume: skip what it has)\n"
+"  --label NAME            with --db: name the scan; a later run with the same label continues it\n"
+"  --data-dir DIR          embedded cluster and spool directory (default ~/.local/share/mxsurvey)\n");
+	scan_opts_usage(f);
+	fprintf(f, "Exit status: 0 done, 2 usage, 3 stopped early (resume to finish), 4 bad input, 1 failure.\n");
 }
 
 #define OUTBUF_FLUSH_AT (1 << 16)
@@ -140,10 +128,19 @@ static int trim_torn_tail(int fd)
 	return lseek(fd, 0, SEEK_END) < 0 ? -1 : 0;
 }
 
-static int emit(void *arg, const char *line, size_t len)
+static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcome)
 {
 	struct scan_run *r = arg;
 
+	if (r->db != NULL) {
+		/* One row per address and port: a repeated input line is not a new row. */
+		if (outcome == MXS_OUT_DUPLICATE)
+			r->duplicates++;
+		else if (dbout_put(r->db, line, len) < 0)
+			return -1;
+	}
+	if (!r->to_file)
+		return 0;
 	if (r->out_failed)
 		return -1;
 	if (outbuf_line(&r->out, line, len) < 0) {
@@ -261,6 +258,16 @@ static long load_resume(struct mxs_scanner *sc, const char *path)
 	return n;
 }
 
+/* The command line as one string, for the scan's metadata (static buffer). */
+static const char *command_line(int argc, char **argv)
+{
+	static char buf[2048];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "mxsurvey");
+	for (int i = 0; i < argc && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s", argv[i]);
+	return buf;
+}
+
 static void print_summary(const struct mxs_scan_stats *st)
 {
 	fprintf(stderr, "scan: %llu input lines, %llu targets, %llu result records",
@@ -277,68 +284,18 @@ static void print_summary(const struct mxs_scan_stats *st)
 	fprintf(stderr, "\n");
 }
 
-enum {
-	OPT_EHLO = 256, OPT_CONC, OPT_RATE, OPT_PER_IP, OPT_PER_NET, OPT_RETRIES, OPT_RETRY_DELAY,
-	OPT_BLOCK, OPT_ALLOW, OPT_NO_DEFBLOCK, OPT_CT, OPT_GT, OPT_T, OPT_HT, OPT_DEADLINE,
-	OPT_DRAIN, OPT_CA, OPT_PROFILE, OPT_PORT, OPT_RESUME, OPT_SHARD, OPT_SEED, OPT_WINDOW,
-	OPT_NO_TRANSCRIPT, OPT_QUIET, OPT_LOG,
-};
+enum { OPT_RESUME = 512, OPT_DB, OPT_SCAN, OPT_LABEL, OPT_DATA_DIR };
 
-static const struct option longopts[] = {
-	{ "ehlo-name", required_argument, NULL, OPT_EHLO },
-	{ "concurrency", required_argument, NULL, OPT_CONC },
-	{ "rate", required_argument, NULL, OPT_RATE },
-	{ "per-ip", required_argument, NULL, OPT_PER_IP },
-	{ "per-net", required_argument, NULL, OPT_PER_NET },
-	{ "retries", required_argument, NULL, OPT_RETRIES },
-	{ "retry-delay", required_argument, NULL, OPT_RETRY_DELAY },
-	{ "blocklist", required_argument, NULL, OPT_BLOCK },
-	{ "allowlist", required_argument, NULL, OPT_ALLOW },
-	{ "no-default-blocklist", no_argument, NULL, OPT_NO_DEFBLOCK },
-	{ "connect-timeout", required_argument, NULL, OPT_CT },
-	{ "greeting-timeout", required_argument, NULL, OPT_GT },
-	{ "timeout", required_argument, NULL, OPT_T },
-	{ "handshake-timeout", required_argument, NULL, OPT_HT },
-	{ "deadline", required_argument, NULL, OPT_DEADLINE },
-	{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
-	{ "ca-file", required_argument, NULL, OPT_CA },
-	{ "profile", required_argument, NULL, OPT_PROFILE },
-	{ "port", required_argument, NULL, OPT_PORT },
+static const struct option own_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "resume", no_argument, NULL, OPT_RESUME },
-	{ "shard", required_argument, NULL, OPT_SHARD },
-	{ "seed", required_argument, NULL, OPT_SEED },
-	{ "window", required_argument, NULL, OPT_WINDOW },
-	{ "no-transcript", no_argument, NULL, OPT_NO_TRANSCRIPT },
-	{ "quiet", no_argument, NULL, OPT_QUIET },
-	{ "log-level", required_argument, NULL, OPT_LOG },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "scan", required_argument, NULL, OPT_SCAN },
+	{ "label", required_argument, NULL, OPT_LABEL },
+	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
-
-static int int_arg(const char *name, const char *v, long min, long max, long *out)
-{
-	char *end;
-	long x = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || x < min || x > max) {
-		fprintf(stderr, "mxsurvey scan: --%s wants a whole number from %ld to %ld, not '%s'\n",
-			name, min, max, v);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
-static int dur_arg(const char *name, const char *v, int *out)
-{
-	long long ms = parse_duration_ms(v);
-	if (ms < 0 || ms > 86400000LL) {
-		fprintf(stderr, "mxsurvey scan: --%s wants a duration (30, 30s, 500ms, 2m), not '%s'\n", name, v);
-		return -1;
-	}
-	*out = (int)ms;
-	return 0;
-}
 
 int cmd_scan(int argc, char **argv)
 {
@@ -347,76 +304,59 @@ int cmd_scan(int argc, char **argv)
 	const char *outpath = NULL, *inpath = NULL;
 	bool resume = false;
 	char err[512];
-	long v;
+	struct option *longopts;
+	struct dbout_opts dbo = { 0 };
+	struct dbout db;
+	bool use_db = false;
 	int c, rc = MXS_EXIT_OK;
 	struct event *sigint, *sigterm;
 	const struct mxs_scan_stats *st;
 
 	mxs_scan_opts_defaults(&o);
+	if ((longopts = scan_opts_merge(own_opts)) == NULL)
+		return MXS_EXIT_FAILURE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		int bad = 0;
+		int applied = scan_opt_apply("scan", c, optarg, &o);
+		if (applied < 0) {
+			free(longopts);
+			return MXS_EXIT_USAGE;
+		}
+		if (applied > 0)
+			continue;
 		switch (c) {
-		case OPT_EHLO: o.ehlo_name = optarg; break;
-		case OPT_CONC: bad = int_arg("concurrency", optarg, 1, 1000000, &v); o.concurrency = (int)v; break;
-		case OPT_RATE: bad = int_arg("rate", optarg, 0, 10000000, &v); o.rate = (double)v; break;
-		case OPT_PER_IP: bad = int_arg("per-ip", optarg, 1, 1000, &v); o.per_ip = (int)v; break;
-		case OPT_PER_NET: bad = int_arg("per-net", optarg, 1, 1000000, &v); o.per_net = (int)v; break;
-		case OPT_RETRIES: bad = int_arg("retries", optarg, 0, 20, &v); o.retries = (int)v; break;
-		case OPT_RETRY_DELAY: bad = dur_arg("retry-delay", optarg, &o.retry_delay_ms); break;
-		case OPT_BLOCK: o.blocklist = optarg; break;
-		case OPT_ALLOW: o.allowlist = optarg; break;
-		case OPT_NO_DEFBLOCK: o.default_blocklist = false; break;
-		case OPT_CT: bad = dur_arg("connect-timeout", optarg, &o.connect_timeout_ms); break;
-		case OPT_GT: bad = dur_arg("greeting-timeout", optarg, &o.greeting_timeout_ms); break;
-		case OPT_T: bad = dur_arg("timeout", optarg, &o.command_timeout_ms); break;
-		case OPT_HT: bad = dur_arg("handshake-timeout", optarg, &o.handshake_timeout_ms); break;
-		case OPT_DEADLINE: bad = dur_arg("deadline", optarg, &o.deadline_ms); break;
-		case OPT_DRAIN: bad = dur_arg("drain-timeout", optarg, &o.drain_timeout_ms); break;
-		case OPT_CA: o.ca_file = optarg; break;
-		case OPT_PROFILE: o.profile = optarg; break;
-		case OPT_PORT: bad = int_arg("port", optarg, 1, 65535, &v); o.port = (int)v; break;
 		case 'o': outpath = optarg; break;
 		case OPT_RESUME: resume = true; break;
-		case OPT_SHARD: {
-			unsigned i, n;
-			char tail;
-			if (sscanf(optarg, "%u/%u%c", &i, &n, &tail) != 2 || n == 0 || i >= n) {
-				fprintf(stderr, "mxsurvey scan: --shard wants I/N with 0 <= I < N, not '%s'\n", optarg);
-				bad = -1;
-			}
-			o.shard_index = i;
-			o.shard_count = n;
-			break;
-		}
-		case OPT_SEED: o.seed = strtoull(optarg, NULL, 0); break;
-		case OPT_WINDOW: bad = int_arg("window", optarg, 1, 100000000, &v); o.window = (size_t)v; break;
-		case OPT_NO_TRANSCRIPT: o.transcript = false; break;
-		case OPT_QUIET: o.status = false; break;
-		case OPT_LOG:
-			if (mxs_log_level_parse(optarg) < 0) {
-				fprintf(stderr, "mxsurvey scan: unknown log level '%s'\n", optarg);
-				bad = -1;
-			} else {
-				mxs_log_set_level((enum mxs_log_level)mxs_log_level_parse(optarg));
+		case OPT_DB: use_db = true; dbo.url = dbout_url(optarg); break;
+		case OPT_SCAN:
+			if ((dbo.resume_id = strtoll(optarg, NULL, 10)) <= 0) {
+				fprintf(stderr, "mxsurvey scan: --scan wants a scan id, not '%s'\n", optarg);
+				free(longopts);
+				return MXS_EXIT_USAGE;
 			}
 			break;
-		case 'h': usage(stdout); return MXS_EXIT_OK;
-		default: usage(stderr); return MXS_EXIT_USAGE;
+		case OPT_LABEL: dbo.label = optarg; break;
+		case OPT_DATA_DIR: dbo.data_dir = optarg; break;
+		case 'h': usage(stdout); free(longopts); return MXS_EXIT_OK;
+		default: usage(stderr); free(longopts); return MXS_EXIT_USAGE;
 		}
-		if (bad)
-			return MXS_EXIT_USAGE;
 	}
+	free(longopts);
 	if (optind < argc)
 		inpath = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "mxsurvey scan: one input file at most\n");
 		return MXS_EXIT_USAGE;
 	}
-	if (resume && outpath == NULL) {
-		fprintf(stderr, "mxsurvey scan: --resume needs -o FILE (the results to continue)\n");
+	if (resume && outpath == NULL && !(use_db && (dbo.resume_id > 0 || dbo.label != NULL))) {
+		fprintf(stderr, "mxsurvey scan: --resume needs -o FILE, or --db with --scan ID or --label\n");
 		return MXS_EXIT_USAGE;
 	}
+	if (!use_db && (dbo.resume_id > 0 || dbo.label != NULL)) {
+		fprintf(stderr, "mxsurvey scan: --scan and --label go with --db\n");
+		return MXS_EXIT_USAGE;
+	}
+	r.to_file = !use_db || outpath != NULL;
 
 	signal(SIGPIPE, SIG_IGN);
 	r.base = event_base_new();
@@ -445,7 +385,7 @@ int cmd_scan(int argc, char **argv)
 		rc = MXS_EXIT_USAGE;
 		goto out;
 	}
-	if (resume) {
+	if (resume && outpath != NULL) {
 		long n = load_resume(r.sc, outpath);
 		if (n < 0) {
 			fprintf(stderr, "mxsurvey scan: cannot read %s to resume: %s\n", outpath, strerror(errno));
@@ -453,6 +393,20 @@ int cmd_scan(int argc, char **argv)
 			goto out;
 		}
 		mxs_info("scan", "resume: %ld targets already have results in %s", n, outpath);
+	}
+	if (use_db) {
+		dbo.command_line = command_line(argc, argv);
+		dbo.ehlo_name = mxs_scanner_ehlo_name(r.sc);
+		dbo.profile = mxs_scanner_profile(r.sc);
+		if (dbout_open(&db, &dbo, err, sizeof(err)) < 0 ||
+		    (resume && dbout_mark_done(&db, r.sc, err, sizeof(err)) < 0)) {
+			fprintf(stderr, "mxsurvey scan: database: %s\n", err);
+			if (db.db != NULL)
+				dbout_close(&db, MXS_SCAN_FAILED, 0);
+			rc = MXS_EXIT_DB;
+			goto out;
+		}
+		r.db = &db;
 	}
 	mxs_scanner_set_callbacks(r.sc, want, done, progress, &r);
 	mxs_info("scan", "start ehlo=%s profile=%s concurrency=%d per_ip=%d per_net=%d",
@@ -485,6 +439,19 @@ int cmd_scan(int argc, char **argv)
 	else if (mxs_linein_error(r.in) != 0 ||
 		 (st->targets > 0 && st->by_outcome[MXS_OUT_BAD_TARGET] == st->targets))
 		rc = MXS_EXIT_BAD_INPUT;
+	if (r.db != NULL) {
+		enum mxs_scan_state state = rc == MXS_EXIT_FAILURE ? MXS_SCAN_FAILED
+					    : rc == MXS_EXIT_PARTIAL ? MXS_SCAN_PARTIAL : MXS_SCAN_DONE;
+		int dbrc;
+		if (r.duplicates)
+			fprintf(stderr, "db: %llu duplicate input lines not stored\n",
+				(unsigned long long)r.duplicates);
+		dbrc = dbout_close(&db, state, st->records - r.duplicates);
+		r.db = NULL;
+		/* A clean scan whose results did not all reach the database says so. */
+		if (dbrc != MXS_EXIT_OK && rc == MXS_EXIT_OK)
+			rc = dbrc;
+	}
 out:
 	mxs_scanner_free(r.sc);
 	mxs_linein_close(r.in);

@@ -78,9 +78,9 @@ static void check_finished(struct mxs_scanner *sc)
 	}
 }
 
-static void emit_line(struct mxs_scanner *sc, const char *line, size_t len)
+static void emit_line(struct mxs_scanner *sc, const char *line, size_t len, enum mxs_outcome o)
 {
-	if (sc->emit(sc->emit_arg, line, len) < 0)
+	if (sc->emit(sc->emit_arg, line, len, o) < 0)
 		sc->st.emit_errors++;
 }
 
@@ -94,7 +94,7 @@ static void emit_record(struct mxs_scanner *sc, struct mxs_record *r)
 		sc->st.emit_errors++;
 		return;
 	}
-	emit_line(sc, json, len);
+	emit_line(sc, json, len, r->outcome);
 	free(json);
 	sc->st.records++;
 	sc->st.by_outcome[r->outcome]++;
@@ -209,7 +209,7 @@ void mxs_scanner_add_line(struct mxs_scanner *sc, const char *line, size_t len)
 		return;
 	case TARGET_PASSTHROUGH:
 		sc->st.passthrough++;
-		emit_line(sc, line, len);
+		emit_line(sc, line, len, MXS_OUT_NONE);
 		return;
 	case TARGET_BAD:
 		sc->st.targets++;
@@ -598,8 +598,16 @@ static void raise_fd_limit(struct mxs_scanner *sc)
 {
 	struct rlimit rl;
 
+	rlim_t want = (rlim_t)sc->o.concurrency + 256;
+
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
+	/* Privileged processes may lift the hard limit too (up to fs.nr_open). */
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		struct rlimit up = { want, want };
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);

@@ -52,8 +52,11 @@ struct mxs_scan_opts {
 /* Defaults for every option (polite: one connection per address). */
 void mxs_scan_opts_defaults(struct mxs_scan_opts *o);
 
-/* Called with every output line (JSON, no newline). Returns 0, or -1 on write failure. */
-typedef int (*mxs_emit_fn)(void *arg, const char *line, size_t len);
+/*
+ * Called with every output line (JSON, no newline): a result record with its outcome, or
+ * a passed-through domain line with outcome MXS_OUT_NONE. Returns 0, or -1 on failure.
+ */
+typedef int (*mxs_emit_fn)(void *arg, const char *line, size_t len, enum mxs_outcome outcome);
 /* Called when the scanner has room for more input (feed with mxs_scanner_add_line). */
 typedef void (*mxs_want_fn)(void *arg);
 /* Called once when every target has its record (or the stop drained). */

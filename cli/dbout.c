@@ -1,0 +1,126 @@
+#include "dbout.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "log.h"
+
+const char *dbout_url(const char *arg)
+{
+	return arg == NULL || strcmp(arg, "auto") == 0 ? NULL : arg;
+}
+
+int dbout_open(struct dbout *d, const struct dbout_opts *o, char *err, size_t errlen)
+{
+	struct mxs_db_opts dbo = { .url = o->url, .data_dir = o->data_dir };
+	struct mxs_scan_info info = {
+		.command_line = o->command_line,
+		.ehlo_name = o->ehlo_name,
+		.profile = o->profile,
+		.label = o->label,
+	};
+	struct mxs_sink_opts so = { .block_when_full = 0 };
+
+	memset(d, 0, sizeof(*d));
+	if (mxs_db_open(&dbo, &d->db, err, errlen) < 0)
+		return -1;
+	if (o->resume_id > 0) {
+		d->scan_id = o->resume_id;
+		if (mxs_scan_resume(d->db, d->scan_id, err, errlen) < 0)
+			goto fail;
+	} else if (o->label != NULL) {
+		int created = 0;
+		if (mxs_scan_find_or_create(d->db, &info, &d->scan_id, &created, err, errlen) < 0)
+			goto fail;
+		if (!created)
+			mxs_info("db", "scan label '%s' exists: continuing scan %" PRId64, o->label, d->scan_id);
+	} else if (mxs_scan_create(d->db, &info, &d->scan_id, err, errlen) < 0) {
+		goto fail;
+	}
+	d->sink = mxs_sink_open(d->db, d->scan_id, &so, err, errlen);
+	if (d->sink == NULL)
+		goto fail;
+	mxs_info("db", "scan %" PRId64 " on %s", d->scan_id,
+		 *mxs_db_conninfo(d->db) ? "the given database" : "the environment's database");
+	return 0;
+fail:
+	mxs_db_close(d->db);
+	d->db = NULL;
+	return -1;
+}
+
+struct mark_ctx {
+	struct mxs_scanner *sc;
+	uint64_t n;
+};
+
+static int mark_one(void *arg, const char *ip, int port)
+{
+	struct mark_ctx *m = arg;
+	mxs_scanner_mark_done(m->sc, ip, port);
+	m->n++;
+	return 0;
+}
+
+int dbout_mark_done(struct dbout *d, struct mxs_scanner *sc, char *err, size_t errlen)
+{
+	struct mark_ctx m = { sc, 0 };
+
+	if (mxs_scan_done_targets(d->db, d->scan_id, mark_one, &m, err, errlen) < 0)
+		return -1;
+	d->resumed_done = m.n;
+	mxs_info("db", "resume: %" PRIu64 " targets of scan %" PRId64 " already have results",
+		 m.n, d->scan_id);
+	return 0;
+}
+
+int dbout_put(struct dbout *d, const char *line, size_t len)
+{
+	if (mxs_sink_put(d->sink, line, len) < 0) {
+		if (!d->put_failed)
+			mxs_err("db", "a result could be neither queued nor spooled");
+		d->put_failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+int dbout_close(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned)
+{
+	struct mxs_sink_counts c = { 0 };
+	struct mxs_scan_totals t = { 0 };
+	char err[512];
+	int sr = mxs_sink_close(d->sink, &c), rc = MXS_EXIT_OK;
+
+	d->sink = NULL;
+	if (sr < 0 || d->put_failed) {
+		rc = MXS_EXIT_DB;
+		if (state == MXS_SCAN_DONE)
+			state = MXS_SCAN_FAILED;
+	} else if (sr > 0) {
+		rc = MXS_EXIT_SPOOLED;
+		if (state == MXS_SCAN_DONE)
+			state = MXS_SCAN_PARTIAL;
+	}
+	if (mxs_scan_finish(d->db, d->scan_id, state, targets_scanned + d->resumed_done, &t, err,
+			    sizeof(err)) < 0) {
+		mxs_err("db", "cannot finish scan %" PRId64 ": %s", d->scan_id, err);
+		if (rc == MXS_EXIT_OK)
+			rc = MXS_EXIT_SPOOLED;
+	}
+	fprintf(stderr, "db: scan %" PRId64 ": %" PRIu64 " targets read, %" PRIu64 " result rows stored",
+		d->scan_id, targets_scanned + d->resumed_done, t.results);
+	if (c.domains)
+		fprintf(stderr, ", %" PRIu64 " domain rows", t.domains);
+	if (c.spooled)
+		fprintf(stderr, ", %" PRIu64 " spooled (%" PRIu64 " replayed, %" PRIu64 " still waiting)",
+			c.spooled, c.replayed, c.spool_left);
+	if (t.rejects)
+		fprintf(stderr, ", %" PRIu64 " rejected lines", t.rejects);
+	fprintf(stderr, "\n");
+	mxs_db_close(d->db);
+	d->db = NULL;
+	return rc;
+}

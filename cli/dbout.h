@@ -1,0 +1,48 @@
+/*
+ * Results into PostgreSQL for `scan --db` and `survey`: open the database (a URL, the
+ * environment, or the embedded cluster), create or resume the scan, stream every output
+ * line through the ingest sink (which never blocks the event loop), and at the end
+ * account for every line: targets read against result rows stored.
+ */
+#ifndef MXS_DBOUT_H
+#define MXS_DBOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ingest.h"
+#include "scanner.h"
+
+struct dbout {
+	struct mxs_db *db;
+	struct mxs_sink *sink;
+	int64_t scan_id;
+	uint64_t resumed_done;   /* targets that already had a result (resume) */
+	bool put_failed;
+};
+
+struct dbout_opts {
+	const char *url;         /* NULL: $DATABASE_URL, libpq's environment, or embedded */
+	const char *data_dir;    /* NULL: the user's data directory */
+	int64_t resume_id;       /* 0: a new scan */
+	const char *label;       /* optional unique name of the scan */
+	const char *command_line;
+	const char *ehlo_name, *profile;
+};
+
+/* Open the database and the scan. Returns 0 or -1 with a message in err. */
+int dbout_open(struct dbout *d, const struct dbout_opts *o, char *err, size_t errlen);
+/* Resume: mark every target with a result in the scan as done in sc. Returns 0 or -1. */
+int dbout_mark_done(struct dbout *d, struct mxs_scanner *sc, char *err, size_t errlen);
+/* One output line to the database; 0, or -1 if it could be neither queued nor spooled. */
+int dbout_put(struct dbout *d, const char *line, size_t len);
+/*
+ * Flush, finish the scan (state, targets read), print "targets read / rows stored" on
+ * stderr, close. Returns an enum mxs_exit value: OK, SPOOLED or DB.
+ */
+int dbout_close(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned);
+
+/* "--db URL" spelled "auto" means: the environment, else the embedded cluster. */
+const char *dbout_url(const char *arg);
+
+#endif
