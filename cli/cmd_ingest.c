@@ -1,13 +1,320 @@
-/* Placeholder until the ingest stage lands; replaced by its owner. */
+/*
+ * mxsurvey ingest [FILE...]: load JSONL written by `mxsurvey scan` (result and domain
+ * lines) into PostgreSQL through the same sink the scanner streams into. Each file goes
+ * to one scan: the one named by --scan or --label, a new one with --new-scan, or by
+ * default the scan that earlier ingests of the same file created (found by the digest
+ * of the file's first 64 KiB), so ingesting a file again, or again after a kill, adds
+ * only what is missing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
 #include "exitcode.h"
+#include "ingest.h"
+#include "log.h"
+
+struct ingest_args {
+	struct mxs_db_opts db;
+	struct mxs_sink_opts sink;
+	int64_t scan;          /* --scan, 0 if not given */
+	const char *label;
+	int new_scan;
+	int quiet;
+	char *command_line;    /* owned */
+};
+
+/* Set by SIGINT/SIGTERM: stop reading, store what was read, exit "partial". */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mxsurvey ingest [OPTIONS] [FILE...]\n"
+	        "Load JSONL result and domain lines (FILE, or '-' / none for stdin) into PostgreSQL.\n"
+	        "\n"
+	        "  --db URL          PostgreSQL conninfo or URL (default $DATABASE_URL, then\n"
+	        "                    $PGHOST, then mxsurvey's own cluster under the data dir)\n"
+	        "  --data-dir DIR    base of the embedded cluster and the spool\n"
+	        "  --scan N          add to scan N\n"
+	        "  --label NAME      add to the scan labelled NAME (created if missing)\n"
+	        "  --new-scan        always create a new scan\n"
+	        "  --spool DIR       spool directory (default <data dir>/spool)\n"
+	        "  --batch-rows N    lines per transaction (default 10000)\n"
+	        "  --flush-ms N      longest a line waits for its batch (default 1000)\n"
+	        "  --retry-ms N      between reconnection attempts (default 2000)\n"
+	        "  --wait-db SEC     at the end, wait this long for a lost database (default 10)\n"
+	        "  --queue-bytes N   memory bound of lines waiting for the database (default 16 MiB)\n"
+	        "  --no-block        when the queue is full, spool instead of waiting (as a scan does)\n"
+	        "  --log-level L     error, warn, info, debug\n"
+	        "  -q, --quiet       no summary\n"
+	        "\n"
+	        "Exit status: 0 all stored, 4 input unreadable, 5 database unreachable,\n"
+	        "6 some lines wait in the spool, 3 interrupted.\n");
+}
+
+/* A line reader over a file whose head was read ahead for the source key. */
+struct reader {
+	FILE *f;
+	char *head;      /* owned */
+	size_t headlen;
+	size_t headpos;
+};
+
+static ssize_t read_line(struct reader *r, char **line, size_t *cap)
+{
+	if (r->headpos >= r->headlen)
+		return getline(line, cap, r->f);
+	const char *p = r->head + r->headpos;
+	size_t avail = r->headlen - r->headpos;
+	const char *nl = memchr(p, '\n', avail);
+	size_t n = nl ? (size_t)(nl - p) + 1 : avail;
+	char *rest = NULL;
+	size_t restcap = 0;
+	ssize_t m = 0;
+	r->headpos += n;
+	if (nl == NULL) {
+		/* the head ended inside a line: the rest of it is in the stream */
+		m = getline(&rest, &restcap, r->f);
+		if (m < 0)
+			m = 0;
+	}
+	if (*cap < n + (size_t)m + 1) {
+		char *g = realloc(*line, n + (size_t)m + 1);
+		if (g == NULL) {
+			free(rest);
+			return -1;
+		}
+		*line = g;
+		*cap = n + (size_t)m + 1;
+	}
+	memcpy(*line, p, n);
+	if (m > 0)
+		memcpy(*line + n, rest, (size_t)m);
+	free(rest);
+	(*line)[n + (size_t)m] = '\0';
+	return (ssize_t)(n + (size_t)m);
+}
+
+static char *join_argv(int argc, char **argv)
+{
+	size_t n = strlen("mxsurvey") + 1;
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 4;
+	char *s = malloc(n);
+	if (s == NULL)
+		return NULL;
+	strcpy(s, "mxsurvey");
+	for (int i = 0; i < argc; i++) {
+		/* a connection URL may carry a password: never store it */
+		int secret = i > 0 && strcmp(argv[i - 1], "--db") == 0;
+		strcat(s, " ");
+		strcat(s, secret ? "***" : strncmp(argv[i], "--db=", 5) == 0 ? "--db=***" : argv[i]);
+	}
+	return s;
+}
+
+/* Pick the scan for one input. */
+static int choose_scan(struct mxs_db *db, const struct ingest_args *a, const char *key,
+                       int64_t *scan, char *err, size_t errlen)
+{
+	struct mxs_scan_info info = { .command_line = a->command_line, .label = a->label,
+		.source_key = NULL };
+	int created = 0;
+	if (a->scan > 0) {
+		*scan = a->scan;
+		return mxs_scan_resume(db, a->scan, err, errlen);
+	}
+	if (a->new_scan)
+		return mxs_scan_create(db, &info, scan, err, errlen);
+	if (a->label == NULL)
+		info.source_key = key;
+	if (mxs_scan_find_or_create(db, &info, scan, &created, err, errlen) != 0)
+		return -1;
+	if (!created)
+		mxs_info("ingest", "adding to existing scan id=%" PRId64, *scan);
+	return 0;
+}
+
+static int ingest_one(struct mxs_db *db, const struct ingest_args *a, const char *path)
+{
+	char err[1024], key[128];
+	struct reader r = { 0 };
+	int is_stdin = strcmp(path, "-") == 0;
+	int rc = MXS_EXIT_OK;
+
+	r.f = is_stdin ? stdin : fopen(path, "r");
+	if (r.f == NULL) {
+		fprintf(stderr, "mxsurvey ingest: %s: %s\n", path, strerror(errno));
+		return MXS_EXIT_BAD_INPUT;
+	}
+	/* large reads: a 4 KiB stdio buffer costs a system call every three records */
+	setvbuf(r.f, NULL, _IOFBF, 1u << 20);
+	r.head = malloc(MXS_SOURCE_HEAD);
+	if (r.head == NULL) {
+		if (!is_stdin)
+			fclose(r.f);
+		return MXS_EXIT_FAILURE;
+	}
+	r.headlen = fread(r.head, 1, MXS_SOURCE_HEAD, r.f);
+	if (ferror(r.f)) {
+		fprintf(stderr, "mxsurvey ingest: %s: %s\n", path, strerror(errno));
+		rc = MXS_EXIT_BAD_INPUT;
+		goto out;
+	}
+	mxs_source_key(r.head, r.headlen, key, sizeof(key));
+
+	int64_t scan;
+	if (choose_scan(db, a, key, &scan, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxsurvey ingest: %s\n", err);
+		rc = MXS_EXIT_DB;
+		goto out;
+	}
+	struct mxs_sink *sink = mxs_sink_open(db, scan, &a->sink, err, sizeof(err));
+	if (sink == NULL) {
+		fprintf(stderr, "mxsurvey ingest: %s\n", err);
+		rc = MXS_EXIT_FAILURE;
+		goto out;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int put_failed = 0;
+	while (!stop_requested && (n = read_line(&r, &line, &cap)) >= 0)
+		if (mxs_sink_put(sink, line, (size_t)n) != 0)
+			put_failed = 1;
+	free(line);
+	int read_error = ferror(r.f) && !stop_requested;
+
+	struct mxs_sink_counts k;
+	int sc = mxs_sink_close(sink, &k);
+	struct mxs_scan_totals t = { 0 };
+	enum mxs_scan_state state = sc != 0 || stop_requested || read_error ? MXS_SCAN_PARTIAL
+	                                                                   : MXS_SCAN_DONE;
+	if (mxs_scan_finish(db, scan, state, k.put_results, &t, err, sizeof(err)) != 0)
+		mxs_warn("ingest", "cannot update scan id=%" PRId64 " error=\"%s\"", scan, err);
+	if (!a->quiet) {
+		printf("scan %" PRId64 ": %" PRIu64 " result records read, %" PRIu64
+		       " result rows stored (%" PRIu64 " new, %" PRIu64 " replaced an interrupted probe)\n",
+		       scan, k.put_results, t.results, k.results_new, k.results_replaced);
+		printf("scan %" PRId64 ": %" PRIu64 " lines read, %" PRIu64 " domain rows stored, %" PRIu64
+		       " rejected lines stored, %" PRIu64 " lines spooled, %" PRIu64 " replayed, %" PRIu64
+		       " left in the spool\n",
+		       scan, k.put_lines, t.domains, t.rejects, k.spooled, k.replayed, k.spool_left);
+		if (t.results != k.put_results && sc == 0)
+			printf("scan %" PRId64 ": note: rows stored differ from records read "
+			       "(records for the same address, or rows from earlier runs)\n", scan);
+		fflush(stdout);
+	}
+	if (read_error) {
+		fprintf(stderr, "mxsurvey ingest: %s: read error\n", path);
+		rc = MXS_EXIT_BAD_INPUT;
+	} else if (sc < 0 || put_failed) {
+		rc = MXS_EXIT_FAILURE;
+	} else if (sc > 0) {
+		rc = MXS_EXIT_SPOOLED;
+	} else if (stop_requested) {
+		rc = MXS_EXIT_PARTIAL;
+	}
+out:
+	free(r.head);
+	if (!is_stdin)
+		fclose(r.f);
+	return rc;
+}
 
 int cmd_ingest(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "mxsurvey ingest: not built yet\n");
-	return MXS_EXIT_FAILURE;
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "data-dir", required_argument, NULL, 'D' },
+		{ "scan", required_argument, NULL, 's' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "new-scan", no_argument, NULL, 'n' },
+		{ "spool", required_argument, NULL, 'S' },
+		{ "batch-rows", required_argument, NULL, 'b' },
+		{ "flush-ms", required_argument, NULL, 'f' },
+		{ "retry-ms", required_argument, NULL, 'r' },
+		{ "wait-db", required_argument, NULL, 'w' },
+		{ "queue-bytes", required_argument, NULL, 'Q' },
+		{ "no-block", no_argument, NULL, 'N' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* a file can wait for the database: a smaller queue than a scan's keeps memory low */
+	struct ingest_args a = { .sink = { .block_when_full = 1, .close_wait_ms = 10000,
+	                                   .queue_bytes = 16u << 20 } };
+	int c, lvl;
+
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a.db.url = optarg; break;
+		case 'D': a.db.data_dir = optarg; break;
+		case 's': a.scan = strtoll(optarg, NULL, 10); break;
+		case 'l': a.label = optarg; break;
+		case 'n': a.new_scan = 1; break;
+		case 'S': a.sink.spool_dir = optarg; break;
+		case 'b': a.sink.batch_rows = strtoul(optarg, NULL, 10); break;
+		case 'f': a.sink.flush_ms = atoi(optarg); break;
+		case 'r': a.sink.retry_ms = atoi(optarg); break;
+		case 'w': a.sink.close_wait_ms = (int)(atof(optarg) * 1000); break;
+		case 'Q': a.sink.queue_bytes = strtoull(optarg, NULL, 10); break;
+		case 'N': a.sink.block_when_full = 0; break;
+		case 'q': a.quiet = 1; break;
+		case 'L':
+			if ((lvl = mxs_log_level_parse(optarg)) < 0) {
+				fprintf(stderr, "mxsurvey ingest: bad log level '%s'\n", optarg);
+				return MXS_EXIT_USAGE;
+			}
+			mxs_log_set_level((enum mxs_log_level)lvl);
+			break;
+		case 'h': usage(stdout); return MXS_EXIT_OK;
+		default: usage(stderr); return MXS_EXIT_USAGE;
+		}
+	}
+	if ((a.scan > 0) + (a.label != NULL) + a.new_scan > 1) {
+		fprintf(stderr, "mxsurvey ingest: --scan, --label and --new-scan exclude each other\n");
+		return MXS_EXIT_USAGE;
+	}
+	if (a.sink.close_wait_ms <= 0)
+		a.sink.close_wait_ms = 1;   /* the sink reads 0 as "its default" */
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	char err[1024];
+	struct mxs_db *db;
+	if (mxs_db_open(&a.db, &db, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mxsurvey ingest: database: %s\n", err);
+		return MXS_EXIT_DB;
+	}
+	a.command_line = join_argv(argc, argv);
+	int rc = MXS_EXIT_OK;
+	if (optind >= argc) {
+		rc = ingest_one(db, &a, "-");
+	} else {
+		for (int i = optind; i < argc && !stop_requested; i++) {
+			int r = ingest_one(db, &a, argv[i]);
+			if (r != MXS_EXIT_OK && (rc == MXS_EXIT_OK || r == MXS_EXIT_FAILURE))
+				rc = r;
+		}
+	}
+	free(a.command_line);
+	mxs_db_close(db);
+	return rc;
 }

@@ -9,6 +9,7 @@ pkgs=(
   libssl-dev libevent-dev libc-ares-dev libpq-dev libjansson-dev libcmocka-dev
   postgresql postgresql-contrib openssl
   unbound nsd ldnsutils dnsperf nginx postfix
+  chromium time
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,3 +1,0 @@
-/* placeholder so the library has a member; removed by its owner */
-int mxs_ingest_placeholder_(void);
-int mxs_ingest_placeholder_(void) { return 0; }

@@ -1,0 +1,65 @@
+/*
+ * Turns one JSON line of the scanner's stream (docs/record.md "result" lines and
+ * docs/targets.md "domain" lines) into rows of COPY text for the results, certificates,
+ * domains and domain_mx tables, or into a reject row when the line is not a record.
+ *
+ * Every field of the record has a typed column; a value this version cannot store in its
+ * column (a wrong type, an unknown outcome, a field added in a later record version) is
+ * kept in the row's `extra` jsonb under its dotted path, so nothing read is lost.
+ */
+#ifndef MXS_ROWCONV_H
+#define MXS_ROWCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "copybuf.h"
+
+/* The rows produced from a run of lines, one COPY buffer per destination table. */
+struct rowbufs {
+	struct copybuf results;
+	struct copybuf certs;
+	struct copybuf domains;
+	struct copybuf domain_mx;
+	struct copybuf rejects;
+	size_t n_results;
+	size_t n_certs;
+	size_t n_domains;
+	size_t n_rejects;
+	size_t n_blank;
+};
+
+void rowbufs_init(struct rowbufs *r);
+void rowbufs_reset(struct rowbufs *r);
+void rowbufs_free(struct rowbufs *r);
+
+enum rowconv_kind {
+	ROWCONV_RESULT,     /* one results row (and maybe certificate rows) */
+	ROWCONV_DOMAIN,     /* one domains row and its domain_mx rows */
+	ROWCONV_REJECT,     /* one rejects row: the line is not a valid record */
+	ROWCONV_BLANK,      /* empty line: nothing */
+	ROWCONV_NOMEM,      /* out of memory: the buffers are incomplete */
+	ROWCONV_KIND_LAST
+};
+extern const char *const rowconv_kind_names[ROWCONV_KIND_LAST];
+
+/* Per-connection conversion state: the certificates already sent, so each is sent once. */
+struct rowconv;
+
+struct rowconv *rowconv_new(void);
+void rowconv_free(struct rowconv *rc);
+/* Forget the certificates sent: call after a transaction that carried some rolled back. */
+void rowconv_forget_certs(struct rowconv *rc);
+
+/* Convert one line (without its newline) for scan scan_id, appending to out. */
+enum rowconv_kind rowconv_line(struct rowconv *rc, int64_t scan_id, const char *line,
+                               size_t len, struct rowbufs *out);
+
+/* Column lists of the COPY statements, matching the order rowconv writes. */
+extern const char rowconv_results_columns[];
+extern const char rowconv_certs_columns[];
+extern const char rowconv_domains_columns[];
+extern const char rowconv_domain_mx_columns[];
+extern const char rowconv_rejects_columns[];
+
+#endif

@@ -1,0 +1,586 @@
+/*
+ * Result lines (docs/record.md) to a results row and certificates rows, from the tokens
+ * of jsontok.h: one pass over each object's keys fills a slot per column, then the row
+ * is written in column order. Values that do not fit their column, and keys this
+ * version does not know, are copied verbatim (raw JSON) into the extra object.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codes.h"
+#include "rowconv_int.h"
+
+/* The JSON objects of a result record that hold columns. */
+enum obj {
+	OBJ_TOP,
+	OBJ_GREETING,
+	OBJ_EHLO,
+	OBJ_STARTTLS,
+	OBJ_TLS,
+	OBJ_DANE,
+	OBJ_EHLO_TLS,
+	OBJ_TAMPER,
+	OBJ_TIMING,
+	OBJ_LAST
+};
+
+_Static_assert(OBJ_LAST == RC_OBJS, "RC_OBJS must count the objects");
+
+static const struct { enum obj parent; const char *key; const char *path; } obj_where[OBJ_LAST] = {
+	[OBJ_TOP] = { OBJ_TOP, NULL, "" },
+	[OBJ_GREETING] = { OBJ_TOP, "greeting", "greeting." },
+	[OBJ_EHLO] = { OBJ_TOP, "ehlo", "ehlo." },
+	[OBJ_STARTTLS] = { OBJ_TOP, "starttls", "starttls." },
+	[OBJ_TLS] = { OBJ_TOP, "tls", "tls." },
+	[OBJ_DANE] = { OBJ_TLS, "dane", "tls.dane." },
+	[OBJ_EHLO_TLS] = { OBJ_TOP, "ehlo_tls", "ehlo_tls." },
+	[OBJ_TAMPER] = { OBJ_TOP, "tamper", "tamper." },
+	[OBJ_TIMING] = { OBJ_TOP, "timing_ms", "timing_ms." },
+};
+
+enum kind {
+	K_TEXT,      /* any JSON string */
+	K_ESC,       /* string in the escape form */
+	K_I16,
+	K_I32,
+	K_BOOL,
+	K_TIME,      /* RFC 3339 */
+	K_TEXTS,     /* array of strings */
+	K_ESCS,      /* array of escape-form strings */
+	K_JSONB,     /* any JSON value, stored as is */
+	K_OUTCOME,
+	K_PHASE,
+	K_TLSVER,
+	K_CHAIN,     /* tls.chain: bytea[] of fingerprints, plus certificate rows */
+};
+
+/*
+ * The results table after scan_id, ip, port (written first: they are the key), in COPY
+ * order: column, object, key, kind.
+ */
+#define RESULT_COLUMNS(X) \
+	X(v, OBJ_TOP, "v", K_I16) \
+	X(mx, OBJ_TOP, "mx", K_TEXT) \
+	X(mx_names, OBJ_TOP, "mx_names", K_TEXTS) \
+	X(domains, OBJ_TOP, "domains", K_TEXTS) \
+	X(input, OBJ_TOP, "input", K_ESC) \
+	X(start, OBJ_TOP, "start", K_TIME) \
+	X(outcome, OBJ_TOP, "outcome", K_OUTCOME) \
+	X(phase, OBJ_TOP, "phase", K_PHASE) \
+	X(detail, OBJ_TOP, "detail", K_TEXT) \
+	X(attempts, OBJ_TOP, "attempts", K_I16) \
+	X(ehlo_name, OBJ_TOP, "ehlo_name", K_TEXT) \
+	X(profile, OBJ_TOP, "profile", K_TEXT) \
+	X(greeting_code, OBJ_GREETING, "code", K_I16) \
+	X(greeting_lines, OBJ_GREETING, "lines", K_ESCS) \
+	X(ehlo_verb, OBJ_EHLO, "verb", K_TEXT) \
+	X(ehlo_code, OBJ_EHLO, "code", K_I16) \
+	X(ehlo_lines, OBJ_EHLO, "lines", K_ESCS) \
+	X(ehlo_extensions, OBJ_EHLO, "extensions", K_ESCS) \
+	X(starttls_code, OBJ_STARTTLS, "code", K_I16) \
+	X(starttls_lines, OBJ_STARTTLS, "lines", K_ESCS) \
+	X(tls_version, OBJ_TLS, "version", K_TLSVER) \
+	X(tls_cipher, OBJ_TLS, "cipher", K_TEXT) \
+	X(tls_cipher_openssl, OBJ_TLS, "cipher_openssl", K_TEXT) \
+	X(tls_cipher_bits, OBJ_TLS, "cipher_bits", K_I16) \
+	X(tls_forward_secrecy, OBJ_TLS, "forward_secrecy", K_BOOL) \
+	X(tls_kex, OBJ_TLS, "kex", K_TEXT) \
+	X(tls_kex_group, OBJ_TLS, "kex_group", K_TEXT) \
+	X(tls_kex_bits, OBJ_TLS, "kex_bits", K_I32) \
+	X(tls_sig_alg, OBJ_TLS, "sig_alg", K_TEXT) \
+	X(tls_verify_code, OBJ_TLS, "verify_code", K_I32) \
+	X(tls_verify_reason, OBJ_TLS, "verify_reason", K_TEXT) \
+	X(tls_trusted, OBJ_TLS, "trusted", K_BOOL) \
+	X(tls_name_match, OBJ_TLS, "name_match", K_BOOL) \
+	X(tls_matched_names, OBJ_TLS, "matched_names", K_TEXTS) \
+	X(tls_expired, OBJ_TLS, "expired", K_BOOL) \
+	X(tls_not_yet_valid, OBJ_TLS, "not_yet_valid", K_BOOL) \
+	X(tls_self_signed, OBJ_TLS, "self_signed", K_BOOL) \
+	X(dane_tlsa, OBJ_DANE, "tlsa", K_I32) \
+	X(dane_dnssec, OBJ_DANE, "dnssec", K_BOOL) \
+	X(dane_match, OBJ_DANE, "match", K_BOOL) \
+	X(dane_depth, OBJ_DANE, "depth", K_I16) \
+	X(chain_sha256, OBJ_TLS, "chain", K_CHAIN) \
+	X(ehlo_tls_verb, OBJ_EHLO_TLS, "verb", K_TEXT) \
+	X(ehlo_tls_code, OBJ_EHLO_TLS, "code", K_I16) \
+	X(ehlo_tls_lines, OBJ_EHLO_TLS, "lines", K_ESCS) \
+	X(ehlo_tls_extensions, OBJ_EHLO_TLS, "extensions", K_ESCS) \
+	X(tamper_mangled_starttls, OBJ_TAMPER, "mangled_starttls", K_ESC) \
+	X(tamper_starttls_echo, OBJ_TAMPER, "starttls_echo", K_BOOL) \
+	X(tamper_plaintext_after_starttls, OBJ_TAMPER, "plaintext_after_starttls", K_I32) \
+	X(t_connect, OBJ_TIMING, "connect", K_I32) \
+	X(t_greeting, OBJ_TIMING, "greeting", K_I32) \
+	X(t_ehlo, OBJ_TIMING, "ehlo", K_I32) \
+	X(t_starttls, OBJ_TIMING, "starttls", K_I32) \
+	X(t_handshake, OBJ_TIMING, "handshake", K_I32) \
+	X(t_ehlo_tls, OBJ_TIMING, "ehlo_tls", K_I32) \
+	X(t_total, OBJ_TIMING, "total", K_I32) \
+	X(transcript, OBJ_TOP, "transcript", K_JSONB)
+
+struct column {
+	enum obj obj;
+	const char *key;
+	enum kind kind;
+};
+
+#define X_ID(name, obj, key, kind) COL_##name,
+enum col_id { RESULT_COLUMNS(X_ID) COL_LAST };
+
+#define X_COL(name, obj, key, kind) { obj, key, kind },
+static const struct column cols[] = { RESULT_COLUMNS(X_COL) };
+#define NCOLS ((int)COL_LAST)
+
+#define X_NAME(name, obj, key, kind) ", " #name
+const char rowconv_results_columns[] = "scan_id, ip, port" RESULT_COLUMNS(X_NAME) ", extra";
+
+const char rowconv_certs_columns[] =
+	"sha256, subject, issuer, sans, not_before, not_after, serial, key_type, key_bits, "
+	"sig_alg, first_scan_id";
+
+/* Slots below 0: a sub-object (RC_SUB), or a key handled on its own. */
+#define RC_SUB(o) (-1 - (int)(o))
+#define RC_TYPE (-100)
+#define RC_IP (-101)
+#define RC_PORT (-102)
+
+static int add_key(struct rowconv *rc, enum obj o, const char *name, int slot)
+{
+	struct rc_key *k = realloc(rc->keys[o], (rc->nkeys[o] + 1) * sizeof(*k));
+	if (k == NULL)
+		return -1;
+	rc->keys[o] = k;
+	k[rc->nkeys[o]++] = (struct rc_key){ name, strlen(name), slot };
+	return 0;
+}
+
+int rc_result_init(struct rowconv *rc)
+{
+	int rc_ = 0;
+	for (int i = 0; i < NCOLS; i++)
+		rc_ |= add_key(rc, cols[i].obj, cols[i].key, i);
+	for (int o = 1; o < OBJ_LAST; o++)
+		rc_ |= add_key(rc, obj_where[o].parent, obj_where[o].key, RC_SUB(o));
+	rc_ |= add_key(rc, OBJ_TOP, "type", RC_TYPE);
+	rc_ |= add_key(rc, OBJ_TOP, "ip", RC_IP);
+	rc_ |= add_key(rc, OBJ_TOP, "port", RC_PORT);
+	return rc_;
+}
+
+/* One record being converted. */
+struct conv {
+	struct rowconv *rc;
+	struct jtoks *ts;
+	const char *s;
+	struct rowbufs *out;
+	int64_t scan_id;
+	size_t slot[COL_LAST];    /* value token of each column, 0 if absent */
+	size_t obj[OBJ_LAST];     /* token of each object, 0 if absent */
+	size_t ip, port;
+	struct copybuf *x;        /* the extra object */
+	int nextra;
+};
+
+
+/* The raw JSON text of token i (strings with their quotes). */
+static const char *raw(const struct conv *c, size_t i, size_t *n)
+{
+	const struct jt *t = &c->ts->t[i];
+	if (t->type == JT_STRING) {
+		*n = t->end - t->start + 2;
+		return c->s + t->start - 1;
+	}
+	*n = t->end - t->start;
+	return c->s + t->start;
+}
+
+/* extra["<prefix><key>"] = raw value of token v; key is the raw text of a key token. */
+static void extra_raw(struct conv *c, const char *prefix, const char *key, size_t keylen, size_t v)
+{
+	size_t n;
+	const char *p = raw(c, v, &n);
+	copybuf_raw(c->x, c->nextra++ ? ",\"" : "{\"", 2);
+	copybuf_raw(c->x, prefix, strlen(prefix));
+	copybuf_raw(c->x, key, keylen);
+	copybuf_raw(c->x, "\":", 2);
+	copybuf_raw(c->x, p, n);
+}
+
+static void extra_col(struct conv *c, int col)
+{
+	extra_raw(c, obj_where[cols[col].obj].path, cols[col].key, strlen(cols[col].key), c->slot[col]);
+}
+
+/* Fill the slots of object o (token t) and note unknown keys in extra. */
+static void scan_object(struct conv *c, enum obj o, size_t t)
+{
+	const struct rowconv *rc = c->rc;
+	const struct jt *tk = c->ts->t;
+	for (size_t k = t + 1; k < tk[t].skip; k = tk[k + 1].skip) {
+		size_t klen = tk[k].end - tk[k].start;
+		const char *kp = c->s + tk[k].start;
+		size_t v = k + 1;
+		int slot = 0, found = 0;
+		if (!(tk[k].flags & JT_ESCAPED))
+			for (size_t i = 0; i < rc->nkeys[o]; i++)
+				if (rc->keys[o][i].len == klen && memcmp(rc->keys[o][i].name, kp, klen) == 0) {
+					slot = rc->keys[o][i].slot;
+					found = 1;
+					break;
+				}
+		if (!found) {
+			extra_raw(c, obj_where[o].path, kp, klen, v);
+		} else if (slot >= 0) {
+			c->slot[slot] = v;
+		} else if (slot == RC_IP) {
+			c->ip = v;
+		} else if (slot == RC_PORT) {
+			c->port = v;
+		} else if (slot != RC_TYPE) {
+			enum obj sub = (enum obj)(-1 - slot);
+			if (tk[v].type == JT_OBJECT)
+				c->obj[sub] = v;
+			else if (tk[v].type != JT_NULL)
+				extra_raw(c, obj_where[o].path, kp, klen, v);
+		}
+	}
+}
+
+static const char *str(struct conv *c, size_t i, size_t *n)
+{
+	const char *p = jt_str(c->ts, c->s, i, n);
+	if (p == NULL)
+		c->out->results.oom = 1;
+	return p;
+}
+
+static void put_int(struct conv *c, struct copybuf *b, int col, int64_t lo, int64_t hi)
+{
+	size_t v = c->slot[col];
+	int64_t x;
+	if (v == 0 || c->ts->t[v].type == JT_NULL) {
+		cb_null(b);
+	} else if (jt_int(c->ts, c->s, v, &x) && x >= lo && x <= hi) {
+		cb_int(b, x);
+	} else {
+		cb_null(b);
+		extra_col(c, col);
+	}
+}
+
+/* An array of strings; anything else is NULL plus extra. */
+static void put_strings(struct conv *c, struct copybuf *b, size_t v, int esc, int *bad)
+{
+	const struct jt *tk = c->ts->t;
+	if (v == 0 || tk[v].type == JT_NULL) {
+		cb_null(b);
+		return;
+	}
+	if (tk[v].type != JT_ARRAY) {
+		cb_null(b);
+		*bad = 1;
+		return;
+	}
+	for (size_t e = v + 1; e < tk[v].skip; e = tk[e].skip)
+		if (tk[e].type != JT_STRING) {
+			cb_null(b);
+			*bad = 1;
+			return;
+		}
+	cb_array_begin(b);
+	for (size_t e = v + 1; e < tk[v].skip; e = tk[e].skip) {
+		size_t n;
+		const char *p = str(c, e, &n);
+		if (p == NULL)
+			return;
+		if (esc)
+			rc_put_esc(b, p, n, 1);
+		else
+			cb_array_text(b, p, n);
+	}
+	cb_array_end(b);
+}
+
+/* A name from a closed set as its code; an unknown name is code 0 plus extra. */
+static void put_code(struct conv *c, struct copybuf *b, int col, int (*code)(const char *))
+{
+	size_t v = c->slot[col], n;
+	int k = 0;
+	if (v != 0 && c->ts->t[v].type == JT_STRING) {
+		const char *p = str(c, v, &n);
+		char name[32];
+		if (p != NULL && n < sizeof(name) && memchr(p, '\0', n) == NULL) {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			k = code(name);
+		}
+	}
+	if (k == 0 && v != 0)
+		extra_col(c, col);
+	cb_int(b, k);
+}
+
+/* A string-valued field of a certificate; 0 when the value had to be dropped. */
+static int cert_string(struct conv *c, size_t entry, const char *key, enum kind kind)
+{
+	struct copybuf *b = &c->out->certs;
+	size_t v = jt_get(c->ts, c->s, entry, key), n;
+	const char *p;
+	if (v == 0 || c->ts->t[v].type == JT_NULL) {
+		cb_null(b);
+		return 1;
+	}
+	if (c->ts->t[v].type != JT_STRING || (p = str(c, v, &n)) == NULL ||
+	    (kind == K_TIME && !rc_valid_time(p, n))) {
+		cb_null(b);
+		return 0;
+	}
+	if (kind == K_ESC)
+		rc_put_esc(b, p, n, 0);
+	else
+		cb_text(b, p, n);
+	return 1;
+}
+
+static const char *const chain_keys[] = { "pos", "sha256", "subject", "issuer", "sans",
+	"not_before", "not_after", "serial", "key_type", "key_bits", "sig_alg" };
+
+/*
+ * The chain: fingerprints as bytea[] in chain order, and a certificates row for each
+ * certificate not sent before on this connection. A chain we cannot store exactly is
+ * also kept whole in extra.
+ */
+static void put_chain(struct conv *c, int col)
+{
+	struct copybuf *b = &c->out->results;
+	const struct jt *tk = c->ts->t;
+	size_t v = c->slot[col];
+	unsigned char fp[32];
+	size_t n;
+	const char *p;
+
+	if (v == 0 || tk[v].type == JT_NULL) {
+		cb_null(b);
+		return;
+	}
+	/* one pass; a malformed entry rolls the field and the certificate rows back */
+	size_t mark = b->len, certmark = c->out->certs.len, ncerts = c->out->n_certs;
+	int fields = b->fields, added = 0, ok = tk[v].type == JT_ARRAY;
+	int lossy = 0;
+	if (ok)
+		cb_array_begin(b);
+	for (size_t e = v + 1; ok && e < tk[v].skip; e = tk[e].skip) {
+		size_t h = tk[e].type == JT_OBJECT ? jt_get(c->ts, c->s, e, "sha256") : 0;
+		ok = h != 0 && tk[h].type == JT_STRING && (p = str(c, h, &n)) != NULL &&
+		     rc_parse_sha256(p, n, fp);
+		if (!ok)
+			break;
+		cb_array_bytea(b, fp, sizeof(fp));
+		if (!certset_add(c->rc->certs, fp))
+			continue;
+		added = 1;
+		struct copybuf *cb = &c->out->certs;
+		cb_bytea(cb, fp, sizeof(fp));
+		lossy |= !cert_string(c, e, "subject", K_ESC);
+		lossy |= !cert_string(c, e, "issuer", K_ESC);
+		int bad = 0;
+		put_strings(c, cb, jt_get(c->ts, c->s, e, "sans"), 1, &bad);
+		lossy |= bad;
+		lossy |= !cert_string(c, e, "not_before", K_TIME);
+		lossy |= !cert_string(c, e, "not_after", K_TIME);
+		lossy |= !cert_string(c, e, "serial", K_TEXT);
+		lossy |= !cert_string(c, e, "key_type", K_TEXT);
+		size_t kb = jt_get(c->ts, c->s, e, "key_bits");
+		int64_t bits;
+		if (kb != 0 && jt_int(c->ts, c->s, kb, &bits) && bits >= INT32_MIN && bits <= INT32_MAX) {
+			cb_int(cb, bits);
+		} else {
+			cb_null(cb);
+			lossy |= kb != 0 && tk[kb].type != JT_NULL;
+		}
+		lossy |= !cert_string(c, e, "sig_alg", K_TEXT);
+		cb_int(cb, c->scan_id);
+		cb_end_row(cb);
+		c->out->n_certs++;
+		/* a key we have no column for */
+		size_t known = 0, all = 0;
+		for (size_t k = e + 1; k < tk[e].skip; k = tk[k + 1].skip, all++)
+			for (size_t j = 0; j < sizeof(chain_keys) / sizeof(chain_keys[0]); j++)
+				if (jt_key_is(c->ts, c->s, k, chain_keys[j])) {
+					known++;
+					break;
+				}
+		lossy |= known != all;
+	}
+	if (!ok) {
+		b->len = mark;
+		b->fields = fields;
+		c->out->certs.len = certmark;
+		c->out->n_certs = ncerts;
+		/* the set now holds fingerprints whose rows were dropped: forget them all */
+		if (added)
+			certset_clear(c->rc->certs);
+		cb_null(b);
+		extra_col(c, col);
+		return;
+	}
+	cb_array_end(b);
+	if (lossy)
+		extra_col(c, col);
+}
+
+static void put_column(struct conv *c, int col)
+{
+	struct copybuf *b = &c->out->results;
+	const struct column *k = &cols[col];
+	size_t v = c->slot[col], n;
+	const char *p;
+	int bad = 0;
+
+	switch (k->kind) {
+	case K_TEXT:
+	case K_ESC:
+	case K_TIME:
+		if (v == 0 || c->ts->t[v].type == JT_NULL) {
+			cb_null(b);
+		} else if (c->ts->t[v].type != JT_STRING || (p = str(c, v, &n)) == NULL ||
+		           (k->kind == K_TIME && !rc_valid_time(p, n))) {
+			cb_null(b);
+			extra_col(c, col);
+		} else if (k->kind == K_ESC) {
+			rc_put_esc(b, p, n, 0);
+		} else {
+			cb_text(b, p, n);
+		}
+		break;
+	case K_I16:
+		put_int(c, b, col, INT16_MIN, INT16_MAX);
+		break;
+	case K_I32:
+		put_int(c, b, col, INT32_MIN, INT32_MAX);
+		break;
+	case K_BOOL:
+		if (v == 0 || c->ts->t[v].type == JT_NULL) {
+			cb_null(b);
+		} else if (c->ts->t[v].type == JT_TRUE || c->ts->t[v].type == JT_FALSE) {
+			cb_bool(b, c->ts->t[v].type == JT_TRUE);
+		} else {
+			cb_null(b);
+			extra_col(c, col);
+		}
+		break;
+	case K_TEXTS:
+	case K_ESCS:
+		put_strings(c, b, v, k->kind == K_ESCS, &bad);
+		if (bad)
+			extra_col(c, col);
+		break;
+	case K_JSONB:
+		if (v == 0 || c->ts->t[v].type == JT_NULL) {
+			cb_null(b);
+		} else {
+			p = raw(c, v, &n);
+			cb_text(b, p, n);
+		}
+		break;
+	case K_OUTCOME:
+		put_code(c, b, col, mxs_outcome_code);
+		break;
+	case K_PHASE:
+		if (v == 0 || c->ts->t[v].type == JT_NULL)
+			cb_null(b);
+		else
+			put_code(c, b, col, mxs_phase_code);
+		break;
+	case K_TLSVER:
+		/* a TLS object always has a version; an unknown one is code 0 */
+		if (c->obj[OBJ_TLS] == 0)
+			cb_null(b);
+		else
+			put_code(c, b, col, mxs_tls_version_code);
+		break;
+	case K_CHAIN:
+		put_chain(c, col);
+		break;
+	}
+}
+
+enum rowconv_kind rc_convert_result(struct rowconv *rc, int64_t scan_id, const char *line,
+                                    struct rowbufs *out, const char **why)
+{
+	struct conv c = { .rc = rc, .ts = &rc->toks, .s = line, .out = out, .scan_id = scan_id,
+		.x = &rc->extra };
+	struct copybuf *b = &out->results;
+	size_t mark = b->len, certmark = out->certs.len, ncerts = out->n_certs;
+	char synth[64];
+	const char *ip = NULL;
+	size_t iplen = 0;
+
+	copybuf_reset(c.x);
+	c.obj[OBJ_TOP] = 0;
+	scan_object(&c, OBJ_TOP, 0);
+	/* sub-objects in parent order: tls before tls.dane */
+	for (int o = 1; o < OBJ_LAST; o++)
+		if (c.obj[o] != 0)
+			scan_object(&c, (enum obj)o, c.obj[o]);
+
+	/* the key: ip and port; a bad-target record without an address gets a stable one */
+	int bad_target = 0;
+	size_t out_tok = c.slot[COL_outcome];
+	if (out_tok != 0 && c.ts->t[out_tok].type == JT_STRING) {
+		size_t n;
+		const char *p = str(&c, out_tok, &n);
+		bad_target = p != NULL && n == 10 && memcmp(p, "bad-target", 10) == 0;
+	}
+	if (c.ip != 0 && c.ts->t[c.ip].type == JT_STRING)
+		ip = str(&c, c.ip, &iplen);
+	if (ip != NULL && rc_valid_ip(ip, iplen)) {
+		/* kept: jt_str's scratch is reused by later strings */
+		memcpy(synth, ip, iplen);
+		synth[iplen] = '\0';
+		ip = synth;
+	} else if (bad_target) {
+		/* RFC 6666 discard prefix 100::/64 plus a hash of the input line */
+		size_t in = c.slot[COL_input], n = 0;
+		const char *p = in != 0 && c.ts->t[in].type == JT_STRING ? str(&c, in, &n) : "";
+		uint64_t h = rc_fnv1a(p ? p : "", p ? n : 0);
+		snprintf(synth, sizeof(synth), "100::%x:%x:%x:%x", (unsigned)(h >> 48) & 0xffff,
+		         (unsigned)(h >> 32) & 0xffff, (unsigned)(h >> 16) & 0xffff, (unsigned)h & 0xffff);
+		ip = synth;
+		iplen = strlen(synth);
+		if (c.ip != 0 && c.ts->t[c.ip].type != JT_NULL)
+			extra_raw(&c, "", "ip", 2, c.ip);
+	} else {
+		*why = "result without a valid ip";
+		return ROWCONV_REJECT;
+	}
+	int64_t port = bad_target && c.port == 0 ? 0 : 25;
+	if (c.port != 0 && c.ts->t[c.port].type != JT_NULL &&
+	    !(jt_int(c.ts, line, c.port, &port) && port >= 0 && port <= 65535)) {
+		*why = "result with a port outside 0-65535";
+		return ROWCONV_REJECT;
+	}
+
+	cb_int(b, scan_id);
+	cb_text(b, ip, iplen);
+	cb_int(b, port);
+	for (int i = 0; i < NCOLS; i++)
+		put_column(&c, i);
+	if (c.nextra) {
+		copybuf_raw(c.x, "}", 1);
+		cb_text(b, c.x->data, c.x->len);
+	} else {
+		cb_null(b);
+	}
+	cb_end_row(b);
+	if (c.x->oom || rc_any_oom(out)) {
+		b->len = mark;
+		out->certs.len = certmark;
+		out->n_certs = ncerts;
+		b->oom = out->certs.oom = 0;
+		return ROWCONV_NOMEM;
+	}
+	out->n_results++;
+	return ROWCONV_RESULT;
+}

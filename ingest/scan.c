@@ -1,0 +1,230 @@
+/* The scans table: a scan's lifecycle, its counts, and what --resume may skip. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "pgutil.h"
+
+const char *const mxs_scan_state_names[MXS_SCAN_STATE_LAST] = {
+	[MXS_SCAN_RUNNING] = "running",
+	[MXS_SCAN_DONE] = "done",
+	[MXS_SCAN_PARTIAL] = "partial",
+	[MXS_SCAN_FAILED] = "failed",
+};
+
+/*
+ * Run a parameterised statement; if id is non-NULL, read one bigint from row 0 (1 when
+ * there is no row). A connection lost since the last statement (the server restarted
+ * while the sink kept working on its own) is reset and the statement tried once more.
+ */
+static int exec_params(PGconn *c, const char *sql, int n, const char *const *params, int64_t *id,
+                       char *err, size_t errlen)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && pg_classify(c, r) == PGF_CONN) {
+		PQclear(r);
+		PQreset(c);
+		r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+		st = PQresultStatus(r);
+	}
+	int rc = -1;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_errmsg(c, r, err, errlen);
+	} else if (id != NULL) {
+		if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+			*id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+			rc = 0;
+		} else {
+			snprintf(err, errlen, "no such scan");
+			rc = 1;
+		}
+	} else {
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int make_partitions(PGconn *c, int64_t id, char *err, size_t errlen)
+{
+	char sid[32];
+	snprintf(sid, sizeof(sid), "%" PRId64, id);
+	const char *p[1] = { sid };
+	return exec_params(c, "SELECT mxs_scan_partitions($1)", 1, p, NULL, err, errlen);
+}
+
+int mxs_scan_create(struct mxs_db *db, const struct mxs_scan_info *info, int64_t *id, char *err,
+                    size_t errlen)
+{
+	PGconn *c = mxs_db_conn(db);
+	const char *p[6] = { info->command_line, info->scanner_version, info->ehlo_name,
+		info->profile, info->label, info->source_key };
+	if (exec_params(c,
+	                "INSERT INTO scans (command_line, scanner_version, ehlo_name, profile, label,"
+	                " source_key) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+	                6, p, id, err, errlen) != 0)
+		return -1;
+	if (make_partitions(c, *id, err, errlen) != 0)
+		return -1;
+	mxs_info("db", "scan create id=%" PRId64, *id);
+	return 0;
+}
+
+int mxs_scan_find_or_create(struct mxs_db *db, const struct mxs_scan_info *info, int64_t *id,
+                            int *created, char *err, size_t errlen)
+{
+	PGconn *c = mxs_db_conn(db);
+	const char *p[2] = { info->label, info->source_key };
+	*created = 0;
+	int rc = exec_params(c,
+	                     "SELECT id FROM scans WHERE ($1::text IS NOT NULL AND label = $1)"
+	                     " OR ($1::text IS NULL AND source_key = $2) ORDER BY id LIMIT 1",
+	                     2, p, id, err, errlen);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return mxs_scan_resume(db, *id, err, errlen);
+	*created = 1;
+	/* a concurrent creator may win the unique key: then take its scan */
+	if (mxs_scan_create(db, info, id, err, errlen) == 0)
+		return 0;
+	*created = 0;
+	if (exec_params(c,
+	                "SELECT id FROM scans WHERE ($1::text IS NOT NULL AND label = $1)"
+	                " OR ($1::text IS NULL AND source_key = $2) ORDER BY id LIMIT 1",
+	                2, p, id, err, errlen) != 0)
+		return -1;
+	return mxs_scan_resume(db, *id, err, errlen);
+}
+
+int mxs_scan_resume(struct mxs_db *db, int64_t id, char *err, size_t errlen)
+{
+	PGconn *c = mxs_db_conn(db);
+	char sid[32];
+	int64_t got;
+	snprintf(sid, sizeof(sid), "%" PRId64, id);
+	const char *p[1] = { sid };
+	int rc = exec_params(c, "UPDATE scans SET state = 'running', ended_at = NULL WHERE id = $1"
+	                        " RETURNING id", 1, p, &got, err, errlen);
+	if (rc != 0) {
+		if (rc > 0)
+			snprintf(err, errlen, "no scan %" PRId64, id);
+		return -1;
+	}
+	if (make_partitions(c, id, err, errlen) != 0)
+		return -1;
+	mxs_info("db", "scan resume id=%" PRId64, id);
+	return 0;
+}
+
+int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
+                    uint64_t targets_read, struct mxs_scan_totals *totals, char *err,
+                    size_t errlen)
+{
+	char sid[32], nread[32];
+	snprintf(sid, sizeof(sid), "%" PRId64, id);
+	snprintf(nread, sizeof(nread), "%" PRIu64, targets_read);
+	const char *p[3] = { sid, mxs_scan_state_names[state], nread };
+	/* one pass over the scan's results: the count is the truth, not what we sent */
+	static const char sql[] =
+		"UPDATE scans s SET state = $2, ended_at = now(), targets_read = $3,"
+		" results_stored = r.n,"
+		" domains_stored = (SELECT count(*) FROM domains WHERE scan_id = $1),"
+		" rejected = (SELECT count(*) FROM rejects WHERE scan_id = $1),"
+		" ehlo_name = coalesce(s.ehlo_name, (SELECT ehlo_name FROM results"
+		"   WHERE scan_id = $1 AND ehlo_name IS NOT NULL LIMIT 1)),"
+		" profile = coalesce(s.profile, (SELECT profile FROM results"
+		"   WHERE scan_id = $1 AND profile IS NOT NULL LIMIT 1))"
+		" FROM (SELECT count(*) AS n FROM results WHERE scan_id = $1) r"
+		" WHERE s.id = $1 RETURNING s.results_stored, s.domains_stored, s.rejected";
+	PGconn *c = mxs_db_conn(db);
+	PGresult *r = PQexecParams(c, sql, 3, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && pg_classify(c, r) == PGF_CONN) {
+		PQclear(r);
+		PQreset(c);
+		r = PQexecParams(c, sql, 3, NULL, p, NULL, NULL, 0);
+	}
+	int rc = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		if (totals != NULL) {
+			totals->results = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+			totals->domains = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+			totals->rejects = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+		}
+		rc = 0;
+	} else if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "no scan %" PRId64, id);
+	} else {
+		pg_errmsg(c, r, err, errlen);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int mxs_scan_counts(struct mxs_db *db, int64_t id, uint64_t *results, uint64_t *domains,
+                    uint64_t *rejects, char *err, size_t errlen)
+{
+	char sid[32];
+	snprintf(sid, sizeof(sid), "%" PRId64, id);
+	const char *p[1] = { sid };
+	PGconn *c = mxs_db_conn(db);
+	static const char sql[] = "SELECT (SELECT count(*) FROM results WHERE scan_id = $1),"
+	                          " (SELECT count(*) FROM domains WHERE scan_id = $1),"
+	                          " (SELECT count(*) FROM rejects WHERE scan_id = $1)";
+	PGresult *r = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && pg_classify(c, r) == PGF_CONN) {
+		PQclear(r);
+		PQreset(c);
+		r = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
+	}
+	int rc = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		*results = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		*domains = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+		*rejects = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+		rc = 0;
+	} else {
+		pg_errmsg(c, r, err, errlen);
+	}
+	PQclear(r);
+	return rc;
+}
+
+int mxs_scan_done_targets(struct mxs_db *db, int64_t id, mxs_done_cb cb, void *arg, char *err,
+                          size_t errlen)
+{
+	PGconn *c = mxs_db_conn(db);
+	char sid[32];
+	snprintf(sid, sizeof(sid), "%" PRId64, id);
+	const char *p[1] = { sid };
+	/* row by row, so millions of done targets never sit in memory at once */
+	if (!PQsendQueryParams(c,
+	                       "SELECT host(ip), port FROM results WHERE scan_id = $1"
+	                       " AND outcome <> 19",
+	                       1, NULL, p, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(c)) {
+		pg_errmsg(c, NULL, err, errlen);
+		return -1;
+	}
+	int rc = 0, stop = 0;
+	PGresult *r;
+	while ((r = PQgetResult(c)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE && !stop) {
+			int v = cb(arg, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)));
+			if (v != 0) {
+				rc = v;
+				stop = 1;   /* keep reading: the connection must see the end */
+			}
+		} else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE) {
+			pg_errmsg(c, r, err, errlen);
+			rc = -1;
+		}
+		PQclear(r);
+	}
+	return rc;
+}

@@ -1,0 +1,545 @@
+-- mxsurvey statistics views, version 2. docs/views.md states the question each view
+-- answers and its denominator. Every view is split by scan_id.
+--
+-- Layering:
+--   v_addr             one row per result (address) with the flags every view uses
+--   v_addr_facts       (address, metric) -> in the denominator? a hit?
+--   v_mx_addrs         MX host -> address;  v_domain_addrs: domain -> MX host -> address
+--   v_rates            every rate metric at every level: address, mx (any/all address),
+--                      domain (any_mx/all_mx/primary_mx) in rank buckets, and
+--                      domain_w (weighted 1/rank)
+--   v_funnel, v_starttls_support, v_cert_outcomes, ...: filters of v_rates, plus the
+--   distribution views (versions, ciphers, key exchange, providers, software, policy).
+
+-- Rank buckets are cumulative: top1k holds the top 100 too. 'all' includes unranked.
+CREATE TABLE rank_buckets (bucket text PRIMARY KEY, max_rank integer, ord smallint NOT NULL);
+INSERT INTO rank_buckets VALUES
+	('all', NULL, 0), ('top100', 100, 1), ('top1k', 1000, 2), ('top10k', 10000, 3),
+	('top100k', 100000, 4), ('top1m', 1000000, 5);
+
+-- Multi-label public suffixes used to find a host's registered domain ("co.uk": the
+-- registered domain of mx.example.co.uk is example.co.uk). A short built-in list; load
+-- the full Public Suffix List into this table for exact provider grouping.
+CREATE TABLE public_suffixes (suffix text PRIMARY KEY);
+INSERT INTO public_suffixes VALUES
+	('co.uk'), ('org.uk'), ('ac.uk'), ('gov.uk'), ('me.uk'), ('net.uk'), ('ltd.uk'), ('plc.uk'),
+	('com.au'), ('net.au'), ('org.au'), ('edu.au'), ('gov.au'), ('co.nz'), ('net.nz'), ('org.nz'),
+	('co.jp'), ('ne.jp'), ('or.jp'), ('ac.jp'), ('go.jp'), ('co.kr'), ('or.kr'), ('ac.kr'),
+	('com.cn'), ('net.cn'), ('org.cn'), ('edu.cn'), ('gov.cn'), ('com.tw'), ('net.tw'), ('org.tw'),
+	('com.hk'), ('net.hk'), ('org.hk'), ('com.sg'), ('com.my'), ('co.id'), ('co.in'), ('net.in'),
+	('org.in'), ('co.il'), ('org.il'), ('co.za'), ('org.za'), ('com.br'), ('net.br'), ('org.br'),
+	('com.ar'), ('com.mx'), ('com.co'), ('com.tr'), ('net.tr'), ('org.tr'), ('com.ua'), ('com.pl'),
+	('net.pl'), ('org.pl'), ('com.ru'), ('com.es'), ('com.pt'), ('co.at'), ('or.at'), ('com.vn'),
+	('com.ph'), ('co.th'), ('in.th'), ('com.eg'), ('com.sa'), ('com.pk'), ('com.ng');
+
+-- The metrics of v_rates: which address is in the denominator, which one is a hit
+-- (v_addr_facts), and how people should read them.
+CREATE TABLE metrics (
+	metric      text PRIMARY KEY,
+	grp         text NOT NULL,
+	ord         smallint NOT NULL,
+	label       text NOT NULL,
+	denominator text NOT NULL      -- the addresses the rate is taken over
+);
+INSERT INTO metrics VALUES
+	('funnel_open', 'funnel', 1, 'port open', 'addresses dialled (not blocked, not bad-target, no local error)'),
+	('funnel_greeting', 'funnel', 2, 'SMTP greeting', 'addresses with the port open'),
+	('funnel_ehlo', 'funnel', 3, 'EHLO accepted', 'addresses that sent a greeting'),
+	('funnel_starttls', 'funnel', 4, 'STARTTLS offered', 'addresses that accepted EHLO/HELO'),
+	('funnel_tls', 'funnel', 5, 'TLS completed', 'addresses that offered STARTTLS'),
+	('starttls_offered', 'support', 1, 'STARTTLS offered', 'addresses that accepted EHLO/HELO (SMTP servers)'),
+	('starttls_completed', 'support', 2, 'TLS handshake completed', 'addresses that accepted EHLO/HELO (SMTP servers)'),
+	('forward_secrecy', 'fs', 1, 'forward secrecy', 'TLS sessions'),
+	('legacy_version', 'legacy', 1, 'TLS 1.1 or older', 'TLS sessions'),
+	('legacy_rc4', 'legacy', 2, 'RC4 cipher', 'TLS sessions'),
+	('legacy_3des', 'legacy', 3, '3DES cipher', 'TLS sessions'),
+	('legacy_dh_small', 'legacy', 4, 'finite-field DH under 2048 bits', 'TLS sessions'),
+	('legacy_any', 'legacy', 5, 'any of the above', 'TLS sessions'),
+	('cert_trusted', 'cert', 1, 'chain trusted', 'TLS sessions'),
+	('cert_valid', 'cert', 2, 'trusted and matches the MX name', 'TLS sessions with a known MX name'),
+	('cert_self_signed', 'cert', 3, 'self-signed', 'TLS sessions'),
+	('cert_expired', 'cert', 4, 'expired', 'TLS sessions'),
+	('cert_name_mismatch', 'cert', 5, 'name does not match the MX', 'TLS sessions with a known MX name'),
+	('cert_unknown_ca', 'cert', 6, 'unknown issuer', 'TLS sessions'),
+	('tamper_mangled', 'tamper', 1, 'STARTTLS advertisement mangled (XXXXXXXA)', 'addresses that accepted EHLO/HELO'),
+	('tamper_echo', 'tamper', 2, 'STARTTLS reply echoes the command', 'addresses sent STARTTLS'),
+	('tamper_injection', 'tamper', 3, 'plaintext after the 220 to STARTTLS', 'addresses that answered STARTTLS with 220'),
+	('dane_match', 'dane', 1, 'DANE TLSA records match', 'TLS sessions with DNSSEC-validated TLSA records');
+
+-- A host's registered domain: one label more than its longest public suffix.
+CREATE FUNCTION mxs_registered_domain(p_host text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT coalesce(
+		(SELECT array_to_string(a.lab[b.n - k : b.n], '.')
+		   FROM generate_series(b.n - 1, 2, -1) k
+		  WHERE array_to_string(a.lab[b.n - k + 1 : b.n], '.') IN (SELECT suffix FROM public_suffixes)
+		  ORDER BY k DESC LIMIT 1),
+		array_to_string(a.lab[greatest(b.n - 1, 1) : b.n], '.'))
+	FROM (SELECT string_to_array(rtrim(lower(p_host), '.'), '.') AS lab) a,
+	     LATERAL (SELECT cardinality(a.lab) AS n) b
+$$;
+
+-- MTA software from the greeting (and the EHLO reply when the greeting says nothing).
+CREATE FUNCTION mxs_mta_software(greeting text[], ehlo text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE
+		WHEN g IS NULL THEN NULL
+		WHEN g ~* 'postfix' THEN 'Postfix'
+		WHEN g ~* 'exim' THEN 'Exim'
+		WHEN g ~* 'microsoft esmtp|exchange' THEN 'Exchange'
+		WHEN g ~* 'sendmail' THEN 'Sendmail'
+		WHEN g ~* 'qmail' THEN 'qmail'
+		ELSE 'other' END
+	FROM (SELECT array_to_string(greeting, ' ') || coalesce(' ' || array_to_string(ehlo, ' '), '') AS g) x
+$$;
+
+-- Cipher class by its IANA (or OpenSSL) name.
+CREATE FUNCTION mxs_cipher_class(iana text, ossl text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE
+		WHEN n IS NULL OR n = '' THEN NULL
+		WHEN n ~ '(NULL|ANON|EXPORT|_ADH_|^ADH|AECDH)' THEN 'NULL/anon/export'
+		WHEN n ~ 'RC4' THEN 'RC4'
+		WHEN n ~ '(3DES|DES_CBC3|DES-CBC3)' THEN '3DES'
+		WHEN n ~ '(GCM|CHACHA20|POLY1305|CCM)' THEN 'AEAD'
+		WHEN n ~ 'CBC|SHA' THEN 'CBC'
+		ELSE 'other' END
+	FROM (SELECT upper(coalesce(iana, ossl)) AS n) x
+$$;
+
+-- Per address (one result row): every flag the statistics use. The funnel flags are
+-- cumulative, so each stage is a subset of the one before.
+CREATE VIEW v_addr AS
+SELECT r.scan_id, r.ip, r.port, r.mx, o.name AS outcome, r.start,
+	s.dialled, s.open, s.greeting, s.ehlo_ok, s.starttls_offered, s.tls_ok,
+	tv.name AS tls_version, r.tls_version AS tls_version_code, r.tls_cipher, r.tls_cipher_openssl,
+	mxs_cipher_class(r.tls_cipher, r.tls_cipher_openssl) AS cipher_class,
+	r.tls_forward_secrecy, r.tls_kex, r.tls_kex_group, r.tls_kex_bits,
+	r.tls_trusted, r.tls_self_signed, r.tls_expired, r.tls_name_match, r.tls_verify_code,
+	r.dane_tlsa, r.dane_dnssec, r.dane_match,
+	r.chain_sha256[1] AS leaf_sha256,
+	r.tamper_mangled_starttls, r.tamper_starttls_echo, r.tamper_plaintext_after_starttls,
+	(r.starttls_code IS NOT NULL OR r.starttls_lines IS NOT NULL OR r.tamper_starttls_echo IS TRUE) AS starttls_sent,
+	mxs_mta_software(r.greeting_lines, r.ehlo_lines) AS software,
+	CASE WHEN family(r.ip) = 4 THEN set_masklen(r.ip::cidr, 24) ELSE set_masklen(r.ip::cidr, 48) END AS network
+FROM results r
+JOIN outcome_names o ON o.code = r.outcome
+LEFT JOIN tls_version_names tv ON tv.code = r.tls_version
+CROSS JOIN LATERAL (SELECT
+	d AS dialled,
+	d AND op AS open,
+	d AND op AND r.greeting_code IS NOT NULL AS greeting,
+	d AND op AND r.greeting_code IS NOT NULL AND r.ehlo_code = 250 AS ehlo_ok,
+	d AND op AND r.greeting_code IS NOT NULL AND r.ehlo_code = 250 AND offered AS starttls_offered,
+	d AND op AND r.greeting_code IS NOT NULL AND r.ehlo_code = 250 AND offered
+	  AND r.tls_version IS NOT NULL AS tls_ok
+	FROM (SELECT
+		o.name NOT IN ('blocked', 'bad-target', 'local-error') AS d,
+		o.name NOT IN ('connection-refused', 'connection-timeout', 'unreachable')
+		  AND NOT (o.name IN ('interrupted', 'deadline', 'unknown') AND r.phase IN (0, 1)) AS op,
+		(r.tls_version IS NOT NULL
+		 OR EXISTS (SELECT 1 FROM unnest(r.ehlo_extensions) e
+		             WHERE upper(split_part(e, ' ', 1)) = 'STARTTLS')) AS offered) f
+) s;
+
+-- The certificates of each result with their chain position (0 = leaf).
+CREATE VIEW v_result_certs AS
+SELECT r.scan_id, r.ip, r.port, (c.ord - 1)::int AS pos, c.sha256
+FROM results r CROSS JOIN LATERAL unnest(r.chain_sha256) WITH ORDINALITY c(sha256, ord);
+
+-- (address, metric): in the metric's denominator? a hit? Rows for every metric.
+CREATE VIEW v_addr_facts AS
+SELECT a.scan_id, a.ip, a.port, f.metric, coalesce(f.in_denom, false) AS in_denom,
+	coalesce(f.hit, false) AS hit
+FROM v_addr a
+CROSS JOIN LATERAL (VALUES
+	('funnel_open', a.dialled, a.open),
+	('funnel_greeting', a.open, a.greeting),
+	('funnel_ehlo', a.greeting, a.ehlo_ok),
+	('funnel_starttls', a.ehlo_ok, a.starttls_offered),
+	('funnel_tls', a.starttls_offered, a.tls_ok),
+	('starttls_offered', a.ehlo_ok, a.starttls_offered),
+	('starttls_completed', a.ehlo_ok, a.tls_ok),
+	('forward_secrecy', a.tls_ok, a.tls_forward_secrecy),
+	('legacy_version', a.tls_ok, a.tls_version_code < 771),
+	('legacy_rc4', a.tls_ok, a.cipher_class = 'RC4'),
+	('legacy_3des', a.tls_ok, a.cipher_class = '3DES'),
+	('legacy_dh_small', a.tls_ok, (a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
+	                              AND a.tls_kex_bits < 2048),
+	('legacy_any', a.tls_ok, a.tls_version_code < 771 OR a.cipher_class IN ('RC4', '3DES')
+	                         OR ((a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
+	                             AND a.tls_kex_bits < 2048)),
+	('cert_trusted', a.tls_ok, a.tls_trusted),
+	('cert_valid', a.tls_ok AND a.tls_name_match IS NOT NULL, a.tls_trusted AND a.tls_name_match),
+	('cert_self_signed', a.tls_ok, a.tls_self_signed),
+	('cert_expired', a.tls_ok, a.tls_expired),
+	('cert_name_mismatch', a.tls_ok AND a.tls_name_match IS NOT NULL, NOT a.tls_name_match),
+	('cert_unknown_ca', a.tls_ok, NOT a.tls_trusted AND NOT coalesce(a.tls_self_signed, false)
+	                             AND a.tls_verify_code IN (2, 19, 20, 21)),
+	('tamper_mangled', a.ehlo_ok, a.tamper_mangled_starttls IS NOT NULL),
+	('tamper_echo', a.starttls_sent, a.tamper_starttls_echo),
+	('tamper_injection', a.starttls_sent AND a.outcome IN ('success', 'handshake-error', 'handshake-timeout'),
+	                     a.tamper_plaintext_after_starttls > 0),
+	('dane_match', a.tls_ok AND a.dane_tlsa > 0 AND a.dane_dnssec, a.dane_match)
+) f(metric, in_denom, hit);
+
+-- MX host -> address, from the domain lines and from the targets' MX names.
+CREATE VIEW v_mx_addrs AS
+SELECT DISTINCT x.scan_id, rtrim(lower(x.host), '.') AS host, x.ip
+FROM (
+	SELECT m.scan_id, m.host, a.ip FROM domain_mx m CROSS JOIN LATERAL unnest(m.addrs) a(ip)
+	UNION ALL
+	SELECT r.scan_id, n.host, r.ip FROM results r CROSS JOIN LATERAL unnest(r.mx_names) n(host)
+	UNION ALL
+	SELECT r.scan_id, r.mx, r.ip FROM results r WHERE r.mx IS NOT NULL
+) x;
+
+-- Domain -> MX host (with preference, primary = lowest preference) -> address, from the
+-- domain lines only: they alone hold the complete mapping and the rank.
+CREATE VIEW v_domain_addrs AS
+SELECT m.scan_id, m.domain, d.rank, rtrim(lower(m.host), '.') AS host, m.pref, m.is_primary, a.ip
+FROM (SELECT dm.*, coalesce(dm.pref, 0) = min(coalesce(dm.pref, 0)) OVER (PARTITION BY dm.scan_id, dm.domain)
+             AS is_primary
+        FROM domain_mx dm) m
+JOIN domains d ON d.scan_id = m.scan_id AND d.domain = m.domain
+CROSS JOIN LATERAL unnest(m.addrs) a(ip);
+
+-- Per MX host and metric: any address / all addresses (of those in the denominator).
+CREATE VIEW v_mx_facts AS
+SELECT m.scan_id, m.host, f.metric,
+	bool_or(f.in_denom) AS in_denom,
+	bool_or(f.in_denom AND f.hit) AS hit_any,
+	coalesce(bool_and(f.hit) FILTER (WHERE f.in_denom), false) AS hit_all
+FROM v_mx_addrs m JOIN v_addr_facts f ON f.scan_id = m.scan_id AND f.ip = m.ip
+GROUP BY m.scan_id, m.host, f.metric;
+
+-- Per domain and metric under the three rules.
+CREATE VIEW v_domain_facts AS
+SELECT g.scan_id, g.domain, g.rank, g.metric, r.rule, r.in_denom, r.hit
+FROM (
+	SELECT d.scan_id, d.domain, d.rank, f.metric,
+		bool_or(f.in_denom) AS denom_any,
+		bool_or(f.in_denom AND f.hit) AS hit_any,
+		coalesce(bool_and(f.hit) FILTER (WHERE f.in_denom), false) AS hit_all,
+		coalesce(bool_or(f.in_denom) FILTER (WHERE d.is_primary), false) AS denom_primary,
+		coalesce(bool_or(f.in_denom AND f.hit) FILTER (WHERE d.is_primary), false) AS hit_primary
+	FROM v_domain_addrs d JOIN v_addr_facts f ON f.scan_id = d.scan_id AND f.ip = d.ip
+	GROUP BY d.scan_id, d.domain, d.rank, f.metric
+) g
+CROSS JOIN LATERAL (VALUES
+	('any_mx', g.denom_any, g.hit_any),
+	('all_mx', g.denom_any, g.hit_all),
+	('primary_mx', g.denom_primary, g.hit_primary)
+) r(rule, in_denom, hit);
+
+-- Every rate, every level. n and n_denom are counts (level domain_w: sums of 1/rank).
+CREATE VIEW v_rates AS
+WITH addr AS (
+	SELECT scan_id, metric, 'address'::text AS level, '-'::text AS rule, 'all'::text AS bucket,
+		count(*) FILTER (WHERE in_denom)::numeric AS n_denom,
+		count(*) FILTER (WHERE in_denom AND hit)::numeric AS n
+	FROM v_addr_facts GROUP BY scan_id, metric
+), mx AS (
+	SELECT f.scan_id, f.metric, 'mx'::text, r.rule, 'all'::text,
+		count(*) FILTER (WHERE f.in_denom)::numeric,
+		count(*) FILTER (WHERE f.in_denom AND (CASE r.rule WHEN 'any' THEN f.hit_any ELSE f.hit_all END))::numeric
+	FROM v_mx_facts f CROSS JOIN (VALUES ('any'), ('all')) r(rule)
+	GROUP BY f.scan_id, f.metric, r.rule
+), dom AS (
+	SELECT f.scan_id, f.metric, f.rule, b.bucket,
+		count(*) FILTER (WHERE f.in_denom)::numeric AS c_denom,
+		count(*) FILTER (WHERE f.in_denom AND f.hit)::numeric AS c_hit,
+		sum(1.0 / f.rank) FILTER (WHERE f.in_denom AND f.rank > 0) AS w_denom,
+		sum(1.0 / f.rank) FILTER (WHERE f.in_denom AND f.hit AND f.rank > 0) AS w_hit
+	FROM v_domain_facts f
+	JOIN rank_buckets b ON b.max_rank IS NULL OR f.rank <= b.max_rank
+	GROUP BY f.scan_id, f.metric, f.rule, b.bucket
+), x AS (
+	SELECT * FROM addr
+	UNION ALL SELECT * FROM mx
+	UNION ALL
+	SELECT d.scan_id, d.metric, l.level, d.rule, d.bucket, l.n_denom, l.n
+	FROM dom d CROSS JOIN LATERAL (VALUES
+		('domain', d.c_denom, d.c_hit),
+		('domain_w', coalesce(d.w_denom, 0), coalesce(d.w_hit, 0))) l(level, n_denom, n)
+)
+SELECT x.scan_id, x.metric, m.grp, m.ord, m.label, x.level, x.rule, x.bucket,
+	CASE x.level
+		WHEN 'address' THEN m.denominator
+		WHEN 'mx' THEN 'MX hosts with at least one address in: ' || m.denominator
+		       || CASE x.rule WHEN 'any' THEN ' (hit: any such address)' ELSE ' (hit: every such address)' END
+		ELSE CASE x.level WHEN 'domain_w' THEN 'ranked domains weighted 1/rank' ELSE 'domains' END
+		       || CASE x.rule WHEN 'primary_mx' THEN ' whose primary MX has' ELSE ' whose MX hosts have' END
+		       || ' at least one address in: ' || m.denominator
+		       || CASE x.rule WHEN 'any_mx' THEN ' (hit: any such address of any MX)'
+		                      WHEN 'all_mx' THEN ' (hit: every such address of every MX)'
+		                      ELSE ' (hit: any such address of a primary MX)' END
+	END AS denominator,
+	x.n_denom, x.n,
+	CASE WHEN x.n_denom > 0 THEN round(100 * x.n / x.n_denom, 2) END AS pct
+FROM x JOIN metrics m ON m.metric = x.metric;
+
+-- The funnel: port open -> greeting -> EHLO -> STARTTLS offered -> TLS completed.
+CREATE VIEW v_funnel AS
+SELECT scan_id, level, rule, bucket, ord AS stage_no, label AS stage, n, n_denom AS n_previous,
+	pct AS pct_of_previous,
+	CASE WHEN first_value(n_denom) OVER w > 0
+	     THEN round(100 * n / first_value(n_denom) OVER w, 2) END AS pct_of_dialled
+FROM v_rates WHERE grp = 'funnel'
+WINDOW w AS (PARTITION BY scan_id, level, rule, bucket ORDER BY ord);
+
+CREATE VIEW v_starttls_support AS SELECT * FROM v_rates WHERE grp = 'support';
+CREATE VIEW v_forward_secrecy AS SELECT * FROM v_rates WHERE grp = 'fs';
+CREATE VIEW v_legacy_exposure AS SELECT * FROM v_rates WHERE grp = 'legacy';
+CREATE VIEW v_cert_outcomes AS SELECT * FROM v_rates WHERE grp = 'cert';
+CREATE VIEW v_tampering AS SELECT * FROM v_rates WHERE grp = 'tamper';
+CREATE VIEW v_rank_bucket_summary AS
+SELECT * FROM v_rates
+WHERE level IN ('domain', 'domain_w')
+  AND metric IN ('starttls_offered', 'starttls_completed', 'cert_valid', 'forward_secrecy', 'legacy_any');
+
+-- Outcome classes over all results of a scan.
+CREATE VIEW v_outcomes AS
+SELECT scan_id, outcome, count(*) AS n, sum(count(*)) OVER (PARTITION BY scan_id) AS n_denom,
+	round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id), 2) AS pct
+FROM v_addr GROUP BY scan_id, outcome;
+
+-- Negotiated TLS version: per TLS session, per MX host and per domain (best version
+-- over its TLS sessions).
+CREATE VIEW v_tls_versions AS
+WITH best_mx AS (
+	SELECT m.scan_id, m.host, max(a.tls_version_code) AS code
+	FROM v_mx_addrs m JOIN v_addr a ON a.scan_id = m.scan_id AND a.ip = m.ip
+	WHERE a.tls_ok GROUP BY m.scan_id, m.host
+), best_dom AS (
+	SELECT d.scan_id, d.domain, max(a.tls_version_code) AS code
+	FROM v_domain_addrs d JOIN v_addr a ON a.scan_id = d.scan_id AND a.ip = d.ip
+	WHERE a.tls_ok GROUP BY d.scan_id, d.domain
+), x AS (
+	SELECT scan_id, 'address'::text AS level, tls_version_code AS code FROM v_addr WHERE tls_ok
+	UNION ALL SELECT scan_id, 'mx', code FROM best_mx
+	UNION ALL SELECT scan_id, 'domain', code FROM best_dom
+)
+SELECT x.scan_id, x.level, coalesce(t.name, 'unknown') AS version, count(*) AS n,
+	sum(count(*)) OVER (PARTITION BY x.scan_id, x.level) AS n_denom,
+	round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY x.scan_id, x.level), 2) AS pct
+FROM x LEFT JOIN tls_version_names t ON t.code = x.code
+GROUP BY x.scan_id, x.level, t.name, x.code;
+
+-- Negotiated cipher suites over TLS sessions.
+CREATE VIEW v_ciphers AS
+SELECT scan_id, coalesce(tls_cipher, tls_cipher_openssl, 'unknown') AS cipher,
+	tls_cipher_openssl AS cipher_openssl, cipher_class, bool_or(tls_forward_secrecy) AS forward_secrecy,
+	count(*) AS n, sum(count(*)) OVER (PARTITION BY scan_id) AS n_denom,
+	round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id), 2) AS pct
+FROM v_addr WHERE tls_ok
+GROUP BY scan_id, tls_cipher, tls_cipher_openssl, cipher_class;
+
+CREATE VIEW v_cipher_classes AS
+SELECT scan_id, coalesce(cipher_class, 'unknown') AS cipher_class, count(*) AS n,
+	sum(count(*)) OVER (PARTITION BY scan_id) AS n_denom,
+	round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id), 2) AS pct
+FROM v_addr WHERE tls_ok GROUP BY scan_id, cipher_class;
+
+-- Key exchange: family, group and size, with the DH size class.
+CREATE VIEW v_kex AS
+SELECT scan_id, coalesce(tls_kex, 'unknown') AS kex, coalesce(tls_kex_group, '-') AS kex_group,
+	tls_kex_bits AS kex_bits,
+	CASE WHEN tls_kex = 'DHE' OR tls_kex_group = 'DH' OR tls_kex_group LIKE 'ffdhe%' THEN
+		CASE WHEN tls_kex_bits < 1024 THEN 'DH <1024' WHEN tls_kex_bits = 1024 THEN 'DH 1024'
+		     WHEN tls_kex_bits < 2048 THEN 'DH 1025-2047' WHEN tls_kex_bits = 2048 THEN 'DH 2048'
+		     WHEN tls_kex_bits > 2048 THEN 'DH >2048' ELSE 'DH unknown size' END
+	     WHEN tls_kex = 'RSA' THEN 'static RSA'
+	     ELSE 'EC/other' END AS size_class,
+	count(*) AS n, sum(count(*)) OVER (PARTITION BY scan_id) AS n_denom,
+	round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id), 2) AS pct
+FROM v_addr WHERE tls_ok
+GROUP BY scan_id, tls_kex, tls_kex_group, tls_kex_bits;
+
+-- Mail domains: list entries, those with an MX host, those with a reachable SMTP server.
+CREATE VIEW v_mail_domains AS
+WITH d AS (
+	SELECT dm.scan_id, dm.domain, dm.rank,
+		EXISTS (SELECT 1 FROM domain_mx m WHERE m.scan_id = dm.scan_id AND m.domain = dm.domain) AS has_mx,
+		EXISTS (SELECT 1 FROM v_domain_addrs x JOIN v_addr a ON a.scan_id = x.scan_id AND a.ip = x.ip
+		         WHERE x.scan_id = dm.scan_id AND x.domain = dm.domain AND a.ehlo_ok) AS reachable
+	FROM domains dm
+)
+SELECT d.scan_id, b.bucket, count(*) AS n_domains,
+	count(*) FILTER (WHERE d.has_mx) AS n_with_mx,
+	count(*) FILTER (WHERE d.reachable) AS n_reachable,
+	CASE WHEN count(*) > 0 THEN round(100.0 * count(*) FILTER (WHERE d.reachable) / count(*), 2) END
+		AS pct_reachable
+FROM d JOIN rank_buckets b ON b.max_rank IS NULL OR d.rank <= b.max_rank
+GROUP BY d.scan_id, b.bucket;
+
+-- Provider of a domain: the registered domain of its primary MX host (ties: the first
+-- host by name). Concentration: share of mail domains (domains with an MX host).
+CREATE VIEW v_domain_provider AS
+SELECT DISTINCT ON (scan_id, domain) scan_id, domain, rtrim(lower(host), '.') AS host,
+	mxs_registered_domain(host) AS provider
+FROM domain_mx
+ORDER BY scan_id, domain, coalesce(pref, 0), rtrim(lower(host), '.');
+
+CREATE VIEW v_provider_concentration AS
+SELECT scan_id, provider, n, n_denom, pct,
+	rank() OVER (PARTITION BY scan_id ORDER BY n DESC) AS provider_rank,
+	round(100.0 * sum(n) OVER (PARTITION BY scan_id ORDER BY n DESC, provider
+	                           ROWS UNBOUNDED PRECEDING) / n_denom, 2) AS cumulative_pct
+FROM (
+	SELECT scan_id, provider, count(*) AS n, sum(count(*)) OVER (PARTITION BY scan_id) AS n_denom,
+		round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id), 2) AS pct
+	FROM v_domain_provider GROUP BY scan_id, provider
+) p;
+
+-- What each provider negotiates: version and cipher over the TLS sessions of the
+-- addresses of its MX hosts; is_top marks the provider's most common pair.
+CREATE VIEW v_provider_tls AS
+SELECT scan_id, provider, tls_version, cipher_openssl, cipher, n, n_denom, pct,
+	rank() OVER (PARTITION BY scan_id, provider ORDER BY n DESC) = 1 AS is_top
+FROM (
+	SELECT a.scan_id, p.provider, a.tls_version, a.tls_cipher_openssl AS cipher_openssl,
+		a.tls_cipher AS cipher, count(*) AS n,
+		sum(count(*)) OVER (PARTITION BY a.scan_id, p.provider) AS n_denom,
+		round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY a.scan_id, p.provider), 2) AS pct
+	FROM (SELECT DISTINCT scan_id, ip, mxs_registered_domain(host) AS provider FROM v_mx_addrs) p
+	JOIN v_addr a ON a.scan_id = p.scan_id AND a.ip = p.ip
+	WHERE a.tls_ok
+	GROUP BY a.scan_id, p.provider, a.tls_version, a.tls_cipher_openssl, a.tls_cipher
+) x;
+
+-- MTA software from the greeting: per address that sent one, and per domain (the most
+-- common software among its primary MX addresses).
+CREATE VIEW v_mta_software AS
+WITH dom AS (
+	SELECT d.scan_id, d.domain, mode() WITHIN GROUP (ORDER BY a.software) AS software
+	FROM v_domain_addrs d JOIN v_addr a ON a.scan_id = d.scan_id AND a.ip = d.ip
+	WHERE d.is_primary AND a.greeting GROUP BY d.scan_id, d.domain
+), x AS (
+	SELECT scan_id, 'address'::text AS level, software FROM v_addr WHERE greeting
+	UNION ALL SELECT scan_id, 'domain', software FROM dom
+)
+SELECT scan_id, level, software, count(*) AS n,
+	sum(count(*)) OVER (PARTITION BY scan_id, level) AS n_denom,
+	round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id, level), 2) AS pct
+FROM x GROUP BY scan_id, level, software;
+
+-- STARTTLS tampering by network (/24 for IPv4, /48 for IPv6): networks with any sign.
+CREATE VIEW v_tampering_by_network AS
+SELECT scan_id, network, count(*) FILTER (WHERE ehlo_ok) AS n_smtp,
+	count(*) FILTER (WHERE tamper_mangled_starttls IS NOT NULL) AS n_mangled,
+	count(*) FILTER (WHERE tamper_starttls_echo) AS n_echo,
+	count(*) FILTER (WHERE tamper_plaintext_after_starttls > 0) AS n_injection,
+	count(*) FILTER (WHERE tamper_mangled_starttls IS NOT NULL OR tamper_starttls_echo
+	                 OR tamper_plaintext_after_starttls > 0) AS n_any
+FROM v_addr
+GROUP BY scan_id, network
+HAVING count(*) FILTER (WHERE tamper_mangled_starttls IS NOT NULL OR tamper_starttls_echo
+                        OR tamper_plaintext_after_starttls > 0) > 0;
+
+-- Downgrade protection of each mail domain (a domain with at least one MX host):
+--   dane: the MX answer and every MX host's TLSA records are DNSSEC-validated, and
+--         every TLS session with its MX addresses matched them (at least one session);
+--   mta-sts-enforce: policy mode enforce and the policy's mx patterns cover its MX;
+--   mta-sts-enforce-mismatch: enforce, but the patterns do not cover its MX;
+--   mta-sts-testing; none. A domain is in the first class that applies.
+CREATE VIEW v_domain_policy AS
+SELECT d.scan_id, d.domain, d.rank, d.dnssec, d.mta_sts_mode, d.mta_sts_mx_match,
+	(d.tlsrpt_txt IS NOT NULL OR coalesce(cardinality(d.tlsrpt_rua), 0) > 0) AS tlsrpt,
+	p.dane_valid,
+	CASE WHEN p.dane_valid THEN 'dane'
+	     WHEN d.mta_sts_mode = 'enforce' AND d.mta_sts_mx_match IS TRUE THEN 'mta-sts-enforce'
+	     WHEN d.mta_sts_mode = 'enforce' THEN 'mta-sts-enforce-mismatch'
+	     WHEN d.mta_sts_mode = 'testing' THEN 'mta-sts-testing'
+	     ELSE 'none' END AS protection
+FROM domains d
+CROSS JOIN LATERAL (SELECT
+	coalesce(d.dnssec, false)
+	AND coalesce(bool_and(coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(m.tlsa) = 'array' THEN m.tlsa END), 0) > 0
+	                      AND coalesce(m.tlsa_dnssec, false)), false)
+	AND coalesce((SELECT bool_and(coalesce(a.dane_match, false)) AND count(*) > 0
+	                FROM domain_mx m2 CROSS JOIN LATERAL unnest(m2.addrs) x(ip)
+	                JOIN v_addr a ON a.scan_id = m2.scan_id AND a.ip = x.ip
+	               WHERE m2.scan_id = d.scan_id AND m2.domain = d.domain AND a.tls_ok), false)
+	AS dane_valid
+	FROM domain_mx m WHERE m.scan_id = d.scan_id AND m.domain = d.domain
+	HAVING count(*) > 0) p;
+
+CREATE VIEW v_downgrade_protection AS
+SELECT p.scan_id, b.bucket, c.protection, count(p.domain) FILTER (WHERE p.protection = c.protection) AS n,
+	count(p.domain) AS n_denom,
+	CASE WHEN count(p.domain) > 0
+	     THEN round(100.0 * count(p.domain) FILTER (WHERE p.protection = c.protection) / count(p.domain), 2) END AS pct
+FROM v_domain_policy p
+JOIN rank_buckets b ON b.max_rank IS NULL OR p.rank <= b.max_rank
+CROSS JOIN (VALUES ('dane'), ('mta-sts-enforce'), ('mta-sts-enforce-mismatch'), ('mta-sts-testing'),
+                   ('none')) c(protection)
+GROUP BY p.scan_id, b.bucket, c.protection;
+
+CREATE VIEW v_tlsrpt AS
+SELECT p.scan_id, b.bucket, count(*) FILTER (WHERE p.tlsrpt) AS n, count(*) AS n_denom,
+	round(100.0 * count(*) FILTER (WHERE p.tlsrpt) / count(*), 2) AS pct
+FROM v_domain_policy p
+JOIN rank_buckets b ON b.max_rank IS NULL OR p.rank <= b.max_rank
+GROUP BY p.scan_id, b.bucket;
+
+-- Night-to-night change between two scans, per address present in either.
+CREATE FUNCTION mxs_changes(p_from bigint, p_to bigint)
+RETURNS TABLE (ip inet, port integer, change text, before text, after text)
+LANGUAGE sql STABLE AS $$
+	SELECT y.ip, y.port, y.change, y.before, y.after FROM (
+		SELECT coalesce(a.ip, b.ip) AS ip, coalesce(a.port, b.port) AS port, c.*
+		FROM (SELECT * FROM v_addr WHERE scan_id = p_from) a
+		FULL JOIN (SELECT * FROM v_addr WHERE scan_id = p_to) b ON a.ip = b.ip AND a.port = b.port
+		CROSS JOIN LATERAL (VALUES
+			('appeared', a.ip IS NULL, NULL, b.outcome),
+			('disappeared', b.ip IS NULL, a.outcome, NULL),
+			('outcome_changed', a.outcome <> b.outcome, a.outcome, b.outcome),
+			('gained_starttls', a.ehlo_ok AND b.ehlo_ok AND NOT a.starttls_offered AND b.starttls_offered, 'no', 'yes'),
+			('lost_starttls', a.ehlo_ok AND b.ehlo_ok AND a.starttls_offered AND NOT b.starttls_offered, 'yes', 'no'),
+			('gained_tls', a.ehlo_ok AND b.ehlo_ok AND NOT a.tls_ok AND b.tls_ok, 'no', 'yes'),
+			('lost_tls', a.ehlo_ok AND b.ehlo_ok AND a.tls_ok AND NOT b.tls_ok, 'yes', 'no'),
+			('cert_changed', a.tls_ok AND b.tls_ok AND a.leaf_sha256 IS DISTINCT FROM b.leaf_sha256,
+			 encode(a.leaf_sha256, 'hex'), encode(b.leaf_sha256, 'hex')),
+			('version_changed', a.tls_ok AND b.tls_ok AND a.tls_version IS DISTINCT FROM b.tls_version,
+			 a.tls_version, b.tls_version),
+			('cipher_changed', a.tls_ok AND b.tls_ok AND a.tls_cipher IS DISTINCT FROM b.tls_cipher,
+			 a.tls_cipher, b.tls_cipher)
+		) c(change, cond, before, after)
+		WHERE c.cond
+	) y
+$$;
+
+CREATE FUNCTION mxs_change_summary(p_from bigint, p_to bigint)
+RETURNS TABLE (change text, n bigint, n_both bigint)
+LANGUAGE sql STABLE AS $$
+	SELECT c.change, count(*),
+		(SELECT count(*) FROM results a JOIN results b ON a.ip = b.ip AND a.port = b.port
+		  WHERE a.scan_id = p_from AND b.scan_id = p_to)
+	FROM mxs_changes(p_from, p_to) c GROUP BY c.change
+$$;
+
+-- Each scan against the scan before it.
+CREATE VIEW v_change AS
+SELECT p.prev_id AS from_scan, p.id AS to_scan, c.*
+FROM (SELECT id, lag(id) OVER (ORDER BY id) AS prev_id FROM scans) p
+CROSS JOIN LATERAL mxs_changes(p.prev_id, p.id) c
+WHERE p.prev_id IS NOT NULL;
+
+CREATE VIEW v_change_summary AS
+SELECT from_scan, to_scan, change, count(*) AS n FROM v_change GROUP BY from_scan, to_scan, change;
+
+-- Headline numbers of every scan, for trends.
+CREATE VIEW v_trend AS
+SELECT s.id AS scan_id, s.started_at, s.label,
+	(SELECT count(*) FROM results r WHERE r.scan_id = s.id) AS results,
+	max(v.pct) FILTER (WHERE v.metric = 'starttls_offered' AND v.level = 'address') AS starttls_offered_pct,
+	max(v.pct) FILTER (WHERE v.metric = 'starttls_completed' AND v.level = 'address') AS tls_completed_pct,
+	max(v.pct) FILTER (WHERE v.metric = 'cert_trusted' AND v.level = 'address') AS trusted_pct,
+	max(v.pct) FILTER (WHERE v.metric = 'forward_secrecy' AND v.level = 'address') AS forward_secrecy_pct,
+	max(v.pct) FILTER (WHERE v.metric = 'starttls_offered' AND v.level = 'domain'
+	                   AND v.rule = 'any_mx' AND v.bucket = 'all') AS domain_starttls_pct,
+	(SELECT t.pct FROM v_tls_versions t WHERE t.scan_id = s.id AND t.level = 'address'
+	   AND t.version = 'TLSv1.3') AS tls13_pct
+FROM scans s LEFT JOIN v_rates v ON v.scan_id = s.id
+GROUP BY s.id, s.started_at, s.label;

@@ -1,0 +1,242 @@
+"""Every statistics view returns the exact numbers for a fleet whose ground truth is
+worked out by hand (tests/lib/pgfleet.py). Two nightly scans are ingested, then each
+view is compared with the expected counts, denominators and percentages."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from pg import PgCluster, private_env
+from pgfleet import night1_domains, night1_results, night2_results
+from pgrecords import write_jsonl
+
+MXS = os.environ["MXS_BIN"]
+
+
+def pct(n, d):
+    return "%.2f" % round(100.0 * n / d + 1e-12, 2)
+
+
+class Views(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgCluster().__enter__()
+        cls.tmp = tempfile.mkdtemp(prefix="mxs-views-")
+        env = private_env(cls.tmp)
+        n1 = os.path.join(cls.tmp, "night1.jsonl")
+        n2 = os.path.join(cls.tmp, "night2.jsonl")
+        write_jsonl(n1, night1_results() + night1_domains())
+        write_jsonl(n2, night2_results())
+        for path, label in ((n1, "night1"), (n2, "night2")):
+            r = subprocess.run([MXS, "ingest", "--db", cls.pg.url, "--label", label, path],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert r.returncode == 0, r.stderr
+        cls.s1 = cls.pg.scalar("SELECT id FROM scans WHERE label = 'night1'")
+        cls.s2 = cls.pg.scalar("SELECT id FROM scans WHERE label = 'night2'")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def rate(self, metric, level="address", rule="-", bucket="all", scan=None):
+        rows = self.pg.query(
+            "SELECT n_denom, n, pct FROM v_rates WHERE scan_id = %s AND metric = '%s' AND level = '%s'"
+            " AND rule = '%s' AND bucket = '%s'" % (scan or self.s1, metric, level, rule, bucket))
+        self.assertEqual(len(rows), 1, (metric, level, rule, bucket))
+        d, n, p = rows[0]
+        return float(d), float(n), p
+
+    def check(self, metric, n, d, **kw):
+        got = self.rate(metric, **kw)
+        self.assertEqual((got[0], got[1]), (float(d), float(n)), (metric, kw))
+        self.assertEqual(got[2], pct(n, d) if d else None, (metric, kw))
+
+    def test_counts(self):
+        # 17 result lines, one of them a bad target without an address; 9 domain lines
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM results WHERE scan_id = %s" % self.s1), "17")
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM domains WHERE scan_id = %s" % self.s1), "9")
+        self.assertEqual(self.pg.scalar("SELECT results_stored FROM scans WHERE id = %s" % self.s1), "17")
+
+    def test_funnel_address(self):
+        # dialled: all but blocked and bad-target = 15; open: minus refused, timeout = 13;
+        # greeting: minus greeting-timeout = 12; EHLO: minus the 554 greeting = 11;
+        # STARTTLS offered: minus a6, a7 = 9; TLS: a1-a5, a17 = 6
+        rows = self.pg.query("SELECT stage_no, n, n_previous, pct_of_previous, pct_of_dialled FROM v_funnel"
+                             " WHERE scan_id = %s AND level = 'address' ORDER BY stage_no" % self.s1)
+        expect = [(13, 15), (12, 13), (11, 12), (9, 11), (6, 9)]
+        self.assertEqual(len(rows), 5)
+        for (stage, n, prev, p, pd), (en, ed) in zip(rows, expect):
+            self.assertEqual((float(n), float(prev)), (en, ed), stage)
+            self.assertEqual(p, pct(en, ed))
+            self.assertEqual(pd, pct(en, 15))
+
+    def test_support_address(self):
+        self.check("starttls_offered", 9, 11)
+        self.check("starttls_completed", 6, 11)
+
+    def test_support_mx(self):
+        # hosts with an address that accepted EHLO: mx1.alpha, mx2.alpha, mx.beta, mx.gamma,
+        # mx.backup, mail.provider.net, mx.eta.co.uk, mx.theta = 8 (mx.delta refused)
+        self.check("starttls_offered", 6, 8, level="mx", rule="any")
+        self.check("starttls_offered", 6, 8, level="mx", rule="all")
+        self.check("starttls_completed", 4, 8, level="mx", rule="any")
+        self.check("starttls_completed", 4, 8, level="mx", rule="all")
+
+    def test_support_domain_rules(self):
+        # domains with a reachable SMTP address: alpha beta gamma eps zeta eta theta = 7
+        self.check("starttls_offered", 6, 7, level="domain", rule="any_mx")
+        self.check("starttls_offered", 5, 7, level="domain", rule="all_mx")      # not alpha (a6), eta
+        self.check("starttls_offered", 6, 7, level="domain", rule="primary_mx")
+        self.check("starttls_completed", 5, 7, level="domain", rule="any_mx")    # alpha beta gamma eps zeta
+        self.check("starttls_completed", 3, 7, level="domain", rule="all_mx")    # beta eps zeta
+        self.check("starttls_completed", 4, 7, level="domain", rule="primary_mx")  # alpha beta eps zeta
+
+    def test_support_rank_buckets(self):
+        # ranks: alpha 1, nomx 3, beta 50, gamma 500, delta 5000 (unreachable), eps 50000,
+        # zeta 500000, theta 2000000, eta unranked
+        for bucket, (n, d) in {"top100": (2, 2), "top1k": (3, 3), "top10k": (3, 3),
+                               "top100k": (4, 4), "top1m": (5, 5), "all": (6, 7)}.items():
+            self.check("starttls_offered", n, d, level="domain", rule="any_mx", bucket=bucket)
+        # top1m, all_mx: alpha fails (a6) -> 4 of 5
+        self.check("starttls_offered", 4, 5, level="domain", rule="all_mx", bucket="top1m")
+
+    def test_support_weighted(self):
+        w = {"alpha": 1.0, "beta": 1 / 50, "gamma": 1 / 500, "eps": 1 / 50000, "zeta": 1 / 500000,
+             "theta": 1 / 2000000}
+        total = sum(w.values())
+        d, n, p = self.rate("starttls_offered", level="domain_w", rule="any_mx")
+        self.assertAlmostEqual(d, total, places=9)
+        self.assertEqual(p, "100.00")
+        d, n, p = self.rate("starttls_offered", level="domain_w", rule="all_mx")
+        self.assertAlmostEqual(n, total - 1.0, places=9)
+        self.assertEqual(p, pct(total - 1.0, total))
+        d, n, p = self.rate("starttls_offered", level="domain_w", rule="any_mx", bucket="top100")
+        self.assertAlmostEqual(d, 1.0 + 1 / 50, places=9)
+
+    def test_tls_properties(self):
+        # TLS sessions: a1 a2 a3 a4 a5 a17
+        self.check("forward_secrecy", 4, 6)          # a1 a2 a4 a17
+        self.check("legacy_version", 2, 6)           # a3 TLSv1, a5 TLSv1.1
+        self.check("legacy_rc4", 1, 6)
+        self.check("legacy_3des", 1, 6)
+        self.check("legacy_dh_small", 1, 6)          # a4 DHE 1024
+        self.check("legacy_any", 3, 6)
+
+    def test_cert_outcomes(self):
+        self.check("cert_trusted", 3, 6)             # a1 a2 a17
+        self.check("cert_valid", 2, 5)               # a5 has no MX name; a2 mismatches
+        self.check("cert_self_signed", 1, 6)
+        self.check("cert_expired", 1, 6)
+        self.check("cert_name_mismatch", 1, 5)
+        self.check("cert_unknown_ca", 1, 6)          # a5, verify code 20
+        # per domain, any MX: alpha (a1 trusted) beta (no) gamma (a17) eps zeta (no) -> 2 of 5
+        self.check("cert_trusted", 2, 5, level="domain", rule="any_mx")
+
+    def test_tampering_and_dane(self):
+        self.check("tamper_mangled", 1, 11)
+        self.check("tamper_echo", 1, 9)              # STARTTLS sent: a1-5 a8 a9 a16 a17
+        self.check("tamper_injection", 1, 7)         # 220 and then TLS tried: a1-5 a9 a17
+        self.check("dane_match", 2, 3)               # a1 a3 match, a2 does not
+        rows = self.pg.query("SELECT network, n_smtp, n_mangled, n_echo, n_injection, n_any"
+                             " FROM v_tampering_by_network WHERE scan_id = %s ORDER BY network" % self.s1)
+        self.assertEqual(rows, [["192.0.2.0/24", "9", "1", "1", "0", "2"],
+                                ["198.51.100.0/24", "1", "0", "0", "1", "1"]])
+
+    def test_outcomes(self):
+        rows = dict((r[0], (r[1], r[2])) for r in self.pg.query(
+            "SELECT outcome, n, pct FROM v_outcomes WHERE scan_id = %s" % self.s1))
+        self.assertEqual(rows["success"], ("6", pct(6, 17)))
+        self.assertEqual(rows["no-starttls"], ("2", pct(2, 17)))
+        self.assertEqual(sum(int(v[0]) for v in rows.values()), 17)
+        self.assertEqual(len(rows), 11)
+
+    def test_versions_ciphers_kex(self):
+        rows = dict((r[0], (r[1], r[2])) for r in self.pg.query(
+            "SELECT version, n, pct FROM v_tls_versions WHERE scan_id = %s AND level = 'address'" % self.s1))
+        self.assertEqual(rows, {"TLSv1.3": ("2", "33.33"), "TLSv1.2": ("2", "33.33"),
+                                "TLSv1": ("1", "16.67"), "TLSv1.1": ("1", "16.67")})
+        # per MX host, best version: mx1.alpha 1.3, beta 1, backup 1.3, provider 1.2
+        rows = dict((r[0], r[1]) for r in self.pg.query(
+            "SELECT version, n FROM v_tls_versions WHERE scan_id = %s AND level = 'mx'" % self.s1))
+        self.assertEqual(rows, {"TLSv1.3": "2", "TLSv1": "1", "TLSv1.2": "1"})
+        rows = dict((r[0], (r[1], r[2])) for r in self.pg.query(
+            "SELECT cipher_class, n, pct FROM v_cipher_classes WHERE scan_id = %s" % self.s1))
+        self.assertEqual(rows, {"AEAD": ("3", "50.00"), "RC4": ("1", "16.67"),
+                                "3DES": ("1", "16.67"), "CBC": ("1", "16.67")})
+        self.assertEqual(self.pg.scalar(
+            "SELECT n FROM v_ciphers WHERE scan_id = %s AND cipher = 'TLS_AES_256_GCM_SHA384'" % self.s1), "2")
+        rows = self.pg.query("SELECT size_class, sum(n) FROM v_kex WHERE scan_id = %s"
+                             " GROUP BY size_class ORDER BY 1" % self.s1)
+        self.assertEqual(rows, [["DH 1024", "1"], ["EC/other", "3"], ["static RSA", "2"]])
+
+    def test_mta_software(self):
+        rows = dict((r[0], (r[1], r[2])) for r in self.pg.query(
+            "SELECT software, n, pct FROM v_mta_software WHERE scan_id = %s AND level = 'address'" % self.s1))
+        self.assertEqual(rows, {"Postfix": ("5", pct(5, 12)), "Exim": ("2", pct(2, 12)),
+                                "Exchange": ("1", pct(1, 12)), "Sendmail": ("1", pct(1, 12)),
+                                "qmail": ("1", pct(1, 12)), "other": ("2", pct(2, 12))})
+
+    def test_providers(self):
+        rows = self.pg.query("SELECT provider, n, n_denom, pct, provider_rank, cumulative_pct"
+                             " FROM v_provider_concentration WHERE scan_id = %s"
+                             " ORDER BY provider_rank, provider" % self.s1)
+        self.assertEqual(rows[0], ["provider.net", "2", "8", "25.00", "1", "25.00"])
+        self.assertEqual(len(rows), 7)
+        self.assertIn(["eta.co.uk", "1", "8", "12.50", "2", None][:4], [r[:4] for r in rows])
+        self.assertEqual(rows[-1][5], "100.00")
+        rows = self.pg.query("SELECT provider, tls_version, cipher_openssl, n, pct FROM v_provider_tls"
+                             " WHERE scan_id = %s AND provider = 'beta.example'" % self.s1)
+        self.assertEqual(rows, [["beta.example", "TLSv1", "RC4-SHA", "1", "100.00"]])
+        rows = self.pg.query("SELECT tls_version, n, pct FROM v_provider_tls WHERE scan_id = %s"
+                             " AND provider = 'provider.net' ORDER BY tls_version" % self.s1)
+        self.assertEqual(rows, [["TLSv1.1", "1", "50.00"], ["TLSv1.2", "1", "50.00"]])
+
+    def test_downgrade_protection(self):
+        rows = dict((r[0], (r[1], r[2], r[3])) for r in self.pg.query(
+            "SELECT protection, n, n_denom, pct FROM v_downgrade_protection"
+            " WHERE scan_id = %s AND bucket = 'all'" % self.s1))
+        self.assertEqual(rows, {"dane": ("1", "8", "12.50"), "mta-sts-enforce": ("1", "8", "12.50"),
+                                "mta-sts-enforce-mismatch": ("1", "8", "12.50"),
+                                "mta-sts-testing": ("1", "8", "12.50"), "none": ("4", "8", "50.00")})
+        self.assertEqual(self.pg.query("SELECT n, n_denom, pct FROM v_tlsrpt WHERE scan_id = %s"
+                                       " AND bucket = 'all'" % self.s1), [["2", "8", "25.00"]])
+        self.assertEqual(self.pg.scalar("SELECT domain FROM v_domain_policy WHERE scan_id = %s"
+                                        " AND protection = 'dane'" % self.s1), "beta.example")
+
+    def test_mail_domains(self):
+        self.assertEqual(self.pg.query("SELECT n_domains, n_with_mx, n_reachable, pct_reachable"
+                                       " FROM v_mail_domains WHERE scan_id = %s AND bucket = 'all'" % self.s1),
+                         [["9", "8", "7", pct(7, 9)]])
+
+    def test_change(self):
+        rows = dict((r[0], int(r[1])) for r in self.pg.query(
+            "SELECT change, n FROM v_change_summary WHERE from_scan = %s AND to_scan = %s" % (self.s1, self.s2)))
+        self.assertEqual(rows, {"appeared": 1, "disappeared": 13, "outcome_changed": 2,
+                                "gained_starttls": 1, "gained_tls": 1, "lost_starttls": 1,
+                                "cert_changed": 1, "version_changed": 1, "cipher_changed": 1})
+        self.assertEqual(self.pg.query("SELECT DISTINCT n_both FROM mxs_change_summary(%s, %s)"
+                                       % (self.s1, self.s2)), [["4"]])
+        self.assertEqual(self.pg.query("SELECT host(ip), before, after FROM mxs_changes(%s, %s)"
+                                       " WHERE change = 'version_changed'" % (self.s1, self.s2)),
+                         [["192.0.2.2", "TLSv1.2", "TLSv1.3"]])
+
+    def test_trend(self):
+        rows = self.pg.query("SELECT scan_id, results, starttls_offered_pct, tls_completed_pct"
+                             " FROM v_trend ORDER BY scan_id")
+        # night 2: 5 SMTP servers; offered a1 a2 a6 -> 3 of 5; TLS the same three
+        self.assertEqual(rows, [[self.s1, "17", pct(9, 11), pct(6, 11)],
+                                [self.s2, "5", "60.00", "60.00"]])
+
+    def test_every_view_answers(self):
+        views = [r[0] for r in self.pg.query(
+            "SELECT viewname FROM pg_views WHERE schemaname = 'public' ORDER BY 1")]
+        self.assertGreaterEqual(len(views), 30)
+        for v in views:
+            self.pg.query("SELECT * FROM %s LIMIT 1" % v)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
