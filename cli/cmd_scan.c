@@ -401,8 +401,7 @@ int cmd_scan(int argc, char **argv)
 		if (dbout_open(&db, &dbo, err, sizeof(err)) < 0 ||
 		    (resume && dbout_mark_done(&db, r.sc, err, sizeof(err)) < 0)) {
 			fprintf(stderr, "mxsurvey scan: database: %s\n", err);
-			if (db.db != NULL)
-				dbout_close(&db, MXS_SCAN_FAILED, 0);
+			dbout_free(&db);
 			rc = MXS_EXIT_DB;
 			goto out;
 		}
@@ -446,7 +445,8 @@ int cmd_scan(int argc, char **argv)
 		if (r.duplicates)
 			fprintf(stderr, "db: %llu duplicate input lines not stored\n",
 				(unsigned long long)r.duplicates);
-		dbrc = dbout_close(&db, state, st->records - r.duplicates);
+		dbrc = dbout_finish(&db, state, st->records - r.duplicates);
+		dbout_free(&db);
 		r.db = NULL;
 		/* A clean scan whose results did not all reach the database says so. */
 		if (dbrc != MXS_EXIT_OK && rc == MXS_EXIT_OK)

@@ -87,7 +87,7 @@ int dbout_put(struct dbout *d, const char *line, size_t len)
 	return 0;
 }
 
-int dbout_close(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned)
+int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned)
 {
 	struct mxs_sink_counts c = { 0 };
 	struct mxs_scan_totals t = { 0 };
@@ -120,7 +120,14 @@ int dbout_close(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sca
 	if (t.rejects)
 		fprintf(stderr, ", %" PRIu64 " rejected lines", t.rejects);
 	fprintf(stderr, "\n");
+	return rc;
+}
+
+void dbout_free(struct dbout *d)
+{
+	if (d->sink != NULL)
+		mxs_sink_close(d->sink, NULL);
+	d->sink = NULL;
 	mxs_db_close(d->db);
 	d->db = NULL;
-	return rc;
 }

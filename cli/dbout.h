@@ -37,10 +37,13 @@ int dbout_mark_done(struct dbout *d, struct mxs_scanner *sc, char *err, size_t e
 /* One output line to the database; 0, or -1 if it could be neither queued nor spooled. */
 int dbout_put(struct dbout *d, const char *line, size_t len);
 /*
- * Flush, finish the scan (state, targets read), print "targets read / rows stored" on
- * stderr, close. Returns an enum mxs_exit value: OK, SPOOLED or DB.
+ * Flush the sink, finish the scan (state, targets read) and print "targets read / rows
+ * stored" on stderr. The database stays open (for a report) until dbout_free. Returns an
+ * enum mxs_exit value: OK, SPOOLED or DB.
  */
-int dbout_close(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned);
+int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned);
+/* Close the database (and a sink still open, without finishing the scan). */
+void dbout_free(struct dbout *d);
 
 /* "--db URL" spelled "auto" means: the environment, else the embedded cluster. */
 const char *dbout_url(const char *arg);
