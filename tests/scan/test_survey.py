@@ -4,6 +4,7 @@ point at fleet addresses, the survey resolves, probes and stores everything in a
 PostgreSQL, and prints the report. Every stored result matches the fleet's ground truth;
 every domain has its row; the report is read from the views.
 """
+import collections
 import os
 import re
 import subprocess
@@ -70,9 +71,34 @@ class Survey(unittest.TestCase):
             two = pg.query("SELECT host, pref FROM domain_mx dm JOIN scans s ON s.id = dm.scan_id "
                            "WHERE s.label = 'e2e' AND dm.domain = 'two.fleet.test' ORDER BY pref")
             self.assertEqual([r[1] for r in two], ["10", "20"])
+            self.check_views(pg, truth)
             report = p.stdout.decode()
             self.assertIn("e2e", report)
             self.assertRegex(report, r"(?i)starttls")
+
+
+    def check_views(self, pg, truth):
+        """The views' numbers for this fleet run equal what the ground truth predicts."""
+        sid = pg.scalar("SELECT id FROM scans WHERE label = 'e2e'")
+        want = collections.Counter(t["outcome"] for t in truth.values())
+        got = {k: int(v) for k, v in pg.query(f"SELECT outcome, n FROM v_outcomes WHERE scan_id = {sid}")}
+        self.assertEqual(got, dict(want))
+        want = collections.Counter(t["tls_version"] for t in truth.values() if t["outcome"] == "success")
+        got = {k: int(v) for k, v in pg.query(
+            f"SELECT version, n FROM v_tls_versions WHERE scan_id = {sid} AND level = 'address'")}
+        self.assertEqual(got, dict(want))
+        # The funnel, stage by stage, from the truth's fields (every fleet EHLO/HELO reply is 250).
+        greeted = [t for t in truth.values() if t["greeting_code"] is not None]
+        ehlo_ok = [t for t in greeted if t["ehlo_extensions"] is not None]
+        offered = [t for t in ehlo_ok if "STARTTLS" in t["ehlo_extensions"] or t.get("tls_version")]
+        tls = [t for t in offered if t["outcome"] == "success"]
+        want = [len(truth), len(greeted), len(ehlo_ok), len(offered), len(tls)]
+        got = [int(r[0]) for r in pg.query(f"SELECT n FROM v_funnel WHERE scan_id = {sid} "
+                                            "AND level = 'address' ORDER BY stage_no")]
+        self.assertEqual(got, want)
+        trusted = sum(1 for t in tls if t["trusted"])
+        got = pg.scalar(f"SELECT count(*) FROM v_addr WHERE scan_id = {sid} AND tls_ok AND tls_trusted")
+        self.assertEqual(int(got), trusted)
 
 
 if __name__ == "__main__":
