@@ -12,6 +12,7 @@ const char *const rowconv_kind_names[ROWCONV_KIND_LAST] = {
 	[ROWCONV_DOMAIN] = "domain",
 	[ROWCONV_REJECT] = "reject",
 	[ROWCONV_BLANK] = "blank",
+	[ROWCONV_SKIPPED] = "skipped",
 	[ROWCONV_NOMEM] = "nomem",
 };
 

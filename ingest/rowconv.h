@@ -38,6 +38,7 @@ enum rowconv_kind {
 	ROWCONV_DOMAIN,     /* one domains row and its domain_mx rows */
 	ROWCONV_REJECT,     /* one rejects row: the line is not a valid record */
 	ROWCONV_BLANK,      /* empty line: nothing */
+	ROWCONV_SKIPPED,    /* a record that is no row: "duplicate" (its address has one) */
 	ROWCONV_NOMEM,      /* out of memory: the buffers are incomplete */
 	ROWCONV_KIND_LAST
 };

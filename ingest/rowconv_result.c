@@ -485,13 +485,13 @@ static void put_column(struct conv *c, int col)
 		}
 		break;
 	case K_OUTCOME:
-		put_code(c, b, col, mxs_outcome_code);
+		put_code(c, b, col, db_outcome_code);
 		break;
 	case K_PHASE:
 		if (v == 0 || c->ts->t[v].type == JT_NULL)
 			cb_null(b);
 		else
-			put_code(c, b, col, mxs_phase_code);
+			put_code(c, b, col, db_phase_code);
 		break;
 	case K_TLSVER:
 		/* a TLS object always has a version; an unknown one is code 0 */
@@ -532,6 +532,12 @@ enum rowconv_kind rc_convert_result(struct rowconv *rc, int64_t scan_id, const c
 		size_t n;
 		const char *p = str(&c, out_tok, &n);
 		bad_target = p != NULL && n == 10 && memcmp(p, "bad-target", 10) == 0;
+		/*
+		 * A repeated input line: the scanner probed the address once, and that
+		 * result is its row. Storing this one could displace it.
+		 */
+		if (p != NULL && n == 9 && memcmp(p, "duplicate", 9) == 0)
+			return ROWCONV_SKIPPED;
 	}
 	if (c.ip != 0 && c.ts->t[c.ip].type == JT_STRING)
 		ip = str(&c, c.ip, &iplen);

@@ -227,7 +227,7 @@ class RoundTrip(unittest.TestCase):
         # the C name tables (ingest/codes.c) and the SQL lookup tables agree
         with open(os.path.join(SRC, "ingest", "codes.c")) as f:
             src = f.read()
-        for table, prefix in (("outcome_names", "MXS_OUTCOME_"), ("phase_names", "MXS_PHASE_")):
+        for table, prefix in (("outcome_names", "DB_OUTCOME_"), ("phase_names", "DB_PHASE_")):
             names = [r[0] for r in self.pg.query("SELECT name FROM %s ORDER BY code" % table)]
             import re
             c_names = re.findall(r"\[%s[A-Z_0-9]+\] = \"([^\"]+)\"" % prefix, src)
