@@ -398,6 +398,8 @@ int cmd_scan(int argc, char **argv)
 		dbo.command_line = command_line(argc, argv);
 		dbo.ehlo_name = mxs_scanner_ehlo_name(r.sc);
 		dbo.profile = mxs_scanner_profile(r.sc);
+		dbo.shard_index = o.shard_index;
+		dbo.shard_count = o.shard_count;
 		if (dbout_open(&db, &dbo, err, sizeof(err)) < 0 ||
 		    (resume && dbout_mark_done(&db, r.sc, err, sizeof(err)) < 0)) {
 			fprintf(stderr, "mxsurvey scan: database: %s\n", err);

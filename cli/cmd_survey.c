@@ -390,6 +390,8 @@ done_opts:
 	dbo.command_line = command_line(argc, argv);
 	dbo.ehlo_name = mxs_scanner_ehlo_name(s.sc);
 	dbo.profile = mxs_scanner_profile(s.sc);
+	dbo.shard_index = so.shard_index;
+	dbo.shard_count = so.shard_count;
 	if (dbout_open(&s.db, &dbo, err, sizeof(err)) < 0 ||
 	    (resume && dbout_mark_done(&s.db, s.sc, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "mxsurvey survey: database: %s\n", err);

@@ -39,6 +39,11 @@ int dbout_open(struct dbout *d, const struct dbout_opts *o, char *err, size_t er
 	} else if (mxs_scan_create(d->db, &info, &d->scan_id, err, errlen) < 0) {
 		goto fail;
 	}
+	d->shard_index = o->shard_index;
+	d->shard_count = o->shard_count > 1 ? o->shard_count : 1;
+	if (d->shard_count > 1 &&
+	    mxs_scan_shard_begin(d->db, d->scan_id, d->shard_index, d->shard_count, err, errlen) < 0)
+		goto fail;
 	d->sink = mxs_sink_open(d->db, d->scan_id, &so, err, errlen);
 	if (d->sink == NULL)
 		goto fail;
@@ -87,6 +92,42 @@ int dbout_put(struct dbout *d, const char *line, size_t len)
 	return 0;
 }
 
+/*
+ * A shard ends: record its progress; the last shard to finish finishes the scan, and
+ * only then can targets read be set against rows stored.
+ */
+static int finish_shard(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned,
+			const struct mxs_sink_counts *c, int rc)
+{
+	struct mxs_shard_progress pr = { 0 };
+	struct mxs_scan_totals t = { 0 };
+	char err[512];
+
+	/* The shard's targets: those this run scanned plus those done before a resume. */
+	if (mxs_scan_shard_finish(d->db, d->scan_id, d->shard_index, d->shard_count, state,
+				  targets_scanned + d->resumed_done, &pr, err, sizeof(err)) < 0) {
+		mxs_err("db", "cannot record shard %u/%u of scan %" PRId64 ": %s", d->shard_index,
+			d->shard_count, d->scan_id, err);
+		return rc == MXS_EXIT_OK ? MXS_EXIT_SPOOLED : rc;
+	}
+	fprintf(stderr, "db: scan %" PRId64 " shard %u/%u: %" PRIu64 " targets read, %" PRIu64
+		" result lines sent; %u of %u shards done\n", d->scan_id, d->shard_index,
+		d->shard_count, targets_scanned + d->resumed_done, c->results, pr.shards_done,
+		d->shard_count);
+	if (pr.all_done || state != MXS_SCAN_DONE) {
+		if (mxs_scan_finish(d->db, d->scan_id, pr.all_done ? MXS_SCAN_DONE : state,
+				    pr.targets_read, &t, err, sizeof(err)) < 0) {
+			mxs_err("db", "cannot finish scan %" PRId64 ": %s", d->scan_id, err);
+			return rc == MXS_EXIT_OK ? MXS_EXIT_SPOOLED : rc;
+		}
+		if (pr.all_done)
+			fprintf(stderr, "db: scan %" PRId64 ": all %u shards done: %" PRIu64
+				" targets read, %" PRIu64 " result rows stored\n", d->scan_id,
+				d->shard_count, pr.targets_read, t.results);
+	}
+	return rc;
+}
+
 int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned)
 {
 	struct mxs_sink_counts c = { 0 };
@@ -104,6 +145,8 @@ int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sc
 		if (state == MXS_SCAN_DONE)
 			state = MXS_SCAN_PARTIAL;
 	}
+	if (d->shard_count > 1)
+		return finish_shard(d, state, targets_scanned, &c, rc);
 	if (mxs_scan_finish(d->db, d->scan_id, state, targets_scanned + d->resumed_done, &t, err,
 			    sizeof(err)) < 0) {
 		mxs_err("db", "cannot finish scan %" PRId64 ": %s", d->scan_id, err);

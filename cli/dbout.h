@@ -18,6 +18,7 @@ struct dbout {
 	struct mxs_sink *sink;
 	int64_t scan_id;
 	uint64_t resumed_done;   /* targets that already had a result (resume) */
+	unsigned shard_index, shard_count;
 	bool put_failed;
 };
 
@@ -28,6 +29,7 @@ struct dbout_opts {
 	const char *label;       /* optional unique name of the scan */
 	const char *command_line;
 	const char *ehlo_name, *profile;
+	unsigned shard_index, shard_count;  /* --shard I/N; count 0 or 1: not sharded */
 };
 
 /* Open the database and the scan. Returns 0 or -1 with a message in err. */

@@ -103,6 +103,23 @@ int mxs_scan_counts(struct mxs_db *db, int64_t id, uint64_t *results, uint64_t *
                     uint64_t *rejects, char *err, size_t errlen);
 
 /*
+ * Shards (--shard I/N): several scanners fill one scan, each with its own progress row.
+ * shard_begin registers (or, resumed, reopens) shard index of count; shard_finish records
+ * its end and reports the progress of all count shards. The caller finishes the scan
+ * (mxs_scan_finish) once all_done.
+ */
+struct mxs_shard_progress {
+	unsigned shards_done;     /* shards of this scan (of the same count) in state done */
+	uint64_t targets_read;    /* their targets_read, summed */
+	int all_done;
+};
+int mxs_scan_shard_begin(struct mxs_db *db, int64_t id, unsigned index, unsigned count,
+                         char *err, size_t errlen);
+int mxs_scan_shard_finish(struct mxs_db *db, int64_t id, unsigned index, unsigned count,
+                          enum mxs_scan_state state, uint64_t targets_read,
+                          struct mxs_shard_progress *progress, char *err, size_t errlen);
+
+/*
  * For --resume: call cb for every (ip, port) that already has a result in the scan, so
  * the scanner can skip it. Results whose outcome is "interrupted" are not reported (the
  * probe did not finish; a new result replaces them). Stops early, returning cb's value,
