@@ -19,7 +19,57 @@ from scanrun import MXS_BIN
 NET = "127.0.7"   # seed 0: 127.0.7.K serves behaviour K
 
 
+def fleet_zone(fleet, n):
+    """A zone with one domain per fleet behaviour (127.0.7.K, MX mx-0-7-K) and the
+    input lines naming them with ranks."""
+    z = dns.Zone("fleet.test")
+    lines = []
+    for i in range(n):
+        ip = f"{NET}.{i}"
+        host = Fleet.mx(ip)
+        z.add(host.replace(".fleet.test", ""), "A", ip)
+        z.add(f"d{i}", "MX", f"10 {host}.")
+        lines.append(f"{i + 1},d{i}.fleet.test")
+    return z, lines
+
+
 class Survey(unittest.TestCase):
+    def test_nightly_script_in_two_shards(self):
+        """contrib/mxsurvey-nightly as a scheduler runs it: two shards fill one scan named
+        by the date; run again, a shard resumes and adds nothing."""
+        with Fleet(os.environ["MXS_BUILD"], seed=0, delay_ms=500) as fleet, PgCluster() as pg, \
+             tempfile.TemporaryDirectory() as tmp:
+            n = len(fleet.behaviours())
+            z, lines = fleet_zone(fleet, n)
+            nsd = dns.Nsd({"fleet.test": z.text()})
+            try:
+                inp = os.path.join(tmp, "domains.txt")
+                with open(inp, "w") as f:
+                    f.write("\n".join(lines) + "\n")
+                env = private_env(tmp, MXS_BIN=MXS_BIN, MXS_DB=pg.url, MXS_DOMAINS=inp,
+                                  MXS_EHLO_NAME="nightly.mxsurvey.test", MXS_LABEL="night-1",
+                                  MXS_OPTS=f"--dns-server {nsd.addr}:{nsd.port} --dns-timeout 1s "
+                                           f"--no-policy --no-default-blocklist --port {fleet.port} "
+                                           f"--ca-file {fleet.ca_file} --per-net 1000 --quiet "
+                                           "--greeting-timeout 4s --timeout 4s --deadline 8s "
+                                           "--retries 1 --retry-delay 300ms")
+                script = os.path.join(os.environ["MXS_SRC"], "contrib", "mxsurvey-nightly")
+                runs = [subprocess.Popen([script], env=dict(env, MXS_SHARD=sh), stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE) for sh in ("0/2", "1/2")]
+                outs = [p.communicate(timeout=300) for p in runs]
+                for p, (out, err) in zip(runs, outs):
+                    self.assertEqual(p.returncode, 0, err.decode())
+                self.assertEqual(pg.query("SELECT state, targets_read, results_stored FROM scans "
+                                          "WHERE label = 'night-1'"), [["done", str(n), str(n)]])
+                again = subprocess.run([script], env=dict(env, MXS_SHARD="1/2"), capture_output=True,
+                                       timeout=300)
+                self.assertEqual(again.returncode, 0, again.stderr.decode())
+                self.assertIn("already have results", again.stderr.decode())
+                self.assertEqual(pg.scalar("SELECT count(*) FROM results r JOIN scans s ON s.id = r.scan_id "
+                                           "WHERE s.label = 'night-1'"), str(n))
+            finally:
+                nsd.stop()
+
     def test_survey_end_to_end(self):
         with Fleet(os.environ["MXS_BUILD"], seed=0, delay_ms=1000) as fleet, PgCluster() as pg, \
              tempfile.TemporaryDirectory() as tmp:
