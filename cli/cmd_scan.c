@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cliutil.h"
 #include "commands.h"
 #include "dbout.h"
 #include "exitcode.h"
@@ -258,16 +259,6 @@ static long load_resume(struct mxs_scanner *sc, const char *path)
 	return n;
 }
 
-/* The command line as one string, for the scan's metadata (static buffer). */
-static const char *command_line(int argc, char **argv)
-{
-	static char buf[2048];
-	size_t n = (size_t)snprintf(buf, sizeof(buf), "mxsurvey");
-	for (int i = 0; i < argc && n < sizeof(buf); i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s", argv[i]);
-	return buf;
-}
-
 static void print_summary(const struct mxs_scan_stats *st)
 {
 	fprintf(stderr, "scan: %llu input lines, %llu targets, %llu result records",
@@ -395,7 +386,7 @@ int cmd_scan(int argc, char **argv)
 		mxs_info("scan", "resume: %ld targets already have results in %s", n, outpath);
 	}
 	if (use_db) {
-		dbo.command_line = command_line(argc, argv);
+		dbo.command_line = cli_command_line(argc, argv);
 		dbo.ehlo_name = mxs_scanner_ehlo_name(r.sc);
 		dbo.profile = mxs_scanner_profile(r.sc);
 		dbo.shard_index = o.shard_index;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "blocklist.h"
+#include "cliutil.h"
 #include "commands.h"
 #include "dbout.h"
 #include "duration.h"
@@ -246,15 +247,6 @@ static int bad_value(const char *opt, const char *v)
 	return MXS_EXIT_USAGE;
 }
 
-static const char *command_line(int argc, char **argv)
-{
-	static char buf[2048];
-	size_t n = (size_t)snprintf(buf, sizeof(buf), "mxsurvey");
-	for (int i = 0; i < argc && n < sizeof(buf); i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s", argv[i]);
-	return buf;
-}
-
 /* The resolver gets the same blocklist as the scanner, so blocked targets say why. */
 static struct mxs_blocklist *build_blocklist(const struct mxs_scan_opts *so, char *err, size_t errlen)
 {
@@ -387,7 +379,7 @@ done_opts:
 		rc = MXS_EXIT_USAGE;
 		goto out;
 	}
-	dbo.command_line = command_line(argc, argv);
+	dbo.command_line = cli_command_line(argc, argv);
 	dbo.ehlo_name = mxs_scanner_ehlo_name(s.sc);
 	dbo.profile = mxs_scanner_profile(s.sc);
 	dbo.shard_index = so.shard_index;

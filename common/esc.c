@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence starting at p (1-4), or 0 if it is invalid. */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
+size_t mxs_utf8_seq_len(const unsigned char *p, size_t avail)
 {
 	unsigned char c = p[0];
 	size_t n;
@@ -46,7 +45,7 @@ int mxs_esc_is_clean(const void *src, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t n = utf8_seq_len(p + i, len - i);
+		size_t n = mxs_utf8_seq_len(p + i, len - i);
 		if (n == 0 || (n == 1 && byte_needs_escape(p[i])))
 			return 0;
 		i += n;
@@ -68,7 +67,7 @@ char *mxs_esc_encode(const void *src, size_t len, size_t *outlen)
 		return NULL;
 	o = out;
 	while (i < len) {
-		size_t n = utf8_seq_len(p + i, len - i);
+		size_t n = mxs_utf8_seq_len(p + i, len - i);
 		if (n == 0 || (n == 1 && byte_needs_escape(p[i]))) {
 			*o++ = '\\';
 			*o++ = 'x';
@@ -87,7 +86,7 @@ char *mxs_esc_encode(const void *src, size_t len, size_t *outlen)
 	return out;
 }
 
-static int hexval(char c)
+int mxs_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -111,8 +110,8 @@ unsigned char *mxs_esc_decode(const char *src, size_t len, size_t *outlen)
 			continue;
 		}
 		int hi, lo;
-		if (len - i < 4 || src[i + 1] != 'x' || (hi = hexval(src[i + 2])) < 0 ||
-		    (lo = hexval(src[i + 3])) < 0) {
+		if (len - i < 4 || src[i + 1] != 'x' || (hi = mxs_hex_digit(src[i + 2])) < 0 ||
+		    (lo = mxs_hex_digit(src[i + 3])) < 0) {
 			free(out);
 			return NULL;
 		}

@@ -23,6 +23,16 @@ char *mxs_esc_encode(const void *src, size_t len, size_t *outlen);
  */
 unsigned char *mxs_esc_decode(const char *src, size_t len, size_t *outlen);
 
+/*
+ * Length (1-4) of the valid UTF-8 sequence at p, at most avail bytes long, or 0 when the
+ * bytes there are not valid UTF-8 (overlong forms, surrogates and code points past
+ * U+10FFFF included).
+ */
+size_t mxs_utf8_seq_len(const unsigned char *p, size_t avail);
+
+/* Value of a hex digit (either case), or -1. */
+int mxs_hex_digit(char c);
+
 /* 1 if the bytes need no escaping at all (the encoding would equal the input). */
 int mxs_esc_is_clean(const void *src, size_t len);
 

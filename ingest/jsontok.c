@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "esc.h"
+
 void jtoks_init(struct jtoks *ts)
 {
 	memset(ts, 0, sizeof(*ts));
@@ -82,32 +84,6 @@ static int hex4(const unsigned char *h, unsigned *v)
 }
 
 /* Length of the valid UTF-8 sequence at p (2-4 bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	size_t n;
-	uint32_t cp;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (avail < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 static int parse_string(struct parser *p)
 {
 	long i = new_token(p, JT_STRING);
@@ -135,7 +111,7 @@ static int parse_string(struct parser *p)
 		if (c < 0x20)
 			return fail(p, "control character in string");
 		if (c >= 0x80) {
-			size_t n = utf8_len(p->s + p->pos, p->len - p->pos);
+			size_t n = mxs_utf8_seq_len(p->s + p->pos, p->len - p->pos);
 			if (n == 0)
 				return fail(p, "invalid UTF-8 in string");
 			p->pos += n;

@@ -124,24 +124,13 @@ void rc_put_esc(struct copybuf *b, const char *s, size_t n, int in_array)
 	free(e);
 }
 
-static int hexnib(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parse a 64-digit hex SHA-256 into out; 0 when malformed. */
 int rc_parse_sha256(const char *s, size_t n, unsigned char out[32])
 {
 	if (n != 64)
 		return 0;
 	for (int i = 0; i < 32; i++) {
-		int hi = hexnib(s[2 * i]), lo = hexnib(s[2 * i + 1]);
+		int hi = mxs_hex_digit(s[2 * i]), lo = mxs_hex_digit(s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return 0;
 		out[i] = (unsigned char)(hi << 4 | lo);
