@@ -180,6 +180,15 @@ class ScanEdges(unittest.TestCase):
         blocked = next(r for r in res if r["outcome"] == "blocked")
         self.assertIn("127.0.0.3/32", blocked["detail"])
 
+    def test_ipv6(self):
+        with Fleet(os.environ["MXS_BUILD"], seed=0) as fleet:
+            recs, err, rc = scan(fleet_args(fleet), "::1,mx-v6.fleet.test\n")
+            self.assertEqual((rc, recs[0]["ip"], recs[0]["outcome"]), (0, "::1", "success"), err)
+            self.assertTrue(recs[0]["tls"]["name_match"])
+            # without --no-default-blocklist, ::1 is a reserved address: never dialled
+            recs, err, rc = scan(["--port", str(fleet.port), "--quiet"], "::1\n")
+            self.assertEqual((recs[0]["outcome"], recs[0]["detail"]), ("blocked", "reserved ::1/128"))
+
     def test_usage_errors_exit_2(self):
         _, err, rc = scan(["--concurrency", "zero"], "", check=False)
         self.assertEqual(rc, 2)
