@@ -353,23 +353,11 @@ int batcher_pending(const struct batcher *b)
 enum pg_fail batcher_commit_wait(struct batcher *b, PGconn *c, struct batch_counts *out,
                                  char *err, size_t errlen)
 {
-	PGresult *r;
-	enum pg_fail f = PGF_OK;
+	enum pg_fail f;
 	if (!b->commit_pending)
 		return PGF_OK;
 	b->commit_pending = 0;
-	while ((r = PQgetResult(c)) != NULL) {
-		enum pg_fail g = pg_classify(c, r);
-		if (g != PGF_OK && f == PGF_OK) {
-			f = g;
-			pg_errmsg(c, r, err, errlen);
-		}
-		PQclear(r);
-	}
-	if (f == PGF_OK && PQstatus(c) != CONNECTION_OK) {
-		pg_errmsg(c, NULL, err, errlen);
-		f = PGF_CONN;
-	}
+	f = pg_drain_results(c, err, errlen);
 	if (f != PGF_OK) {
 		rowconv_forget_certs(b->rc);
 		return f;

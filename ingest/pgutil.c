@@ -117,20 +117,7 @@ enum pg_fail pg_copy(PGconn *c, const char *sql, const char *data, size_t len, c
 		pg_errmsg(c, NULL, err, errlen);
 		return PGF_CONN;
 	}
-	enum pg_fail f = PGF_OK;
-	while ((r = PQgetResult(c)) != NULL) {
-		enum pg_fail g = pg_classify(c, r);
-		if (g != PGF_OK && f == PGF_OK) {
-			f = g;
-			pg_errmsg(c, r, err, errlen);
-		}
-		PQclear(r);
-	}
-	if (f == PGF_OK && PQstatus(c) != CONNECTION_OK) {
-		pg_errmsg(c, NULL, err, errlen);
-		f = PGF_CONN;
-	}
-	return f;
+	return pg_drain_results(c, err, errlen);
 }
 
 char *pg_query_string(PGconn *c, const char *sql, char *err, size_t errlen)
@@ -148,4 +135,24 @@ char *pg_query_string(PGconn *c, const char *sql, char *err, size_t errlen)
 	}
 	PQclear(r);
 	return out;
+}
+
+enum pg_fail pg_drain_results(PGconn *c, char *err, size_t errlen)
+{
+	enum pg_fail f = PGF_OK;
+	PGresult *r;
+
+	while ((r = PQgetResult(c)) != NULL) {
+		enum pg_fail g = pg_classify(c, r);
+		if (g != PGF_OK && f == PGF_OK) {
+			f = g;
+			pg_errmsg(c, r, err, errlen);
+		}
+		PQclear(r);
+	}
+	if (f == PGF_OK && PQstatus(c) != CONNECTION_OK) {
+		pg_errmsg(c, NULL, err, errlen);
+		f = PGF_CONN;
+	}
+	return f;
 }

@@ -37,6 +37,11 @@ enum pg_fail pg_copy(PGconn *c, const char *sql, const char *data, size_t len, c
 
 /* Copy the connection's or result's error message into err, trimmed of its newline. */
 void pg_errmsg(PGconn *c, const PGresult *r, char *err, size_t errlen);
+/*
+ * Read every pending result of the last command; the class of the first failure (its
+ * message in err), PGF_CONN if the connection is gone, or PGF_OK.
+ */
+enum pg_fail pg_drain_results(PGconn *c, char *err, size_t errlen);
 
 /* A string field of a one-value query, malloc'd, or NULL on error or SQL NULL. */
 char *pg_query_string(PGconn *c, const char *sql, char *err, size_t errlen);
