@@ -298,7 +298,18 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 	t->name_match = -1;
 	t->dane_depth = -1;
 	if (leaf != NULL) {
-		pkix_verify(tc, leaf, chain, t);
+		/*
+		 * OpenSSL verified the chain during the handshake (verify mode none only keeps
+		 * it from aborting) against this store: that verdict is the PKIX one, unless
+		 * DANE was enabled, when it is DANE's and PKIX needs a verification of its own.
+		 */
+		if (ntlsa == 0) {
+			t->verify_code = SSL_get_verify_result(ssl);
+			t->verify_reason = X509_verify_cert_error_string(t->verify_code);
+			t->trusted = t->verify_code == X509_V_OK;
+		} else {
+			pkix_verify(tc, leaf, chain, t);
+		}
 		if (mx != NULL && *mx != '\0')
 			t->name_match = X509_check_host(leaf, mx, 0, 0, NULL) == 1;
 		for (size_t i = 0; names != NULL && i < names->n; i++)
