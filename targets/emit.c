@@ -115,8 +115,11 @@ json_t *mxs_emit_domain(struct domain *d, enum mxs_domain_status st)
 	json_object_set_new(j, "rank", d->rank >= 0 ? json_integer(d->rank) : json_null());
 	json_object_set_new(j, "status", json_string(mxs_domain_status_name(st)));
 	json_object_set_new(j, "dnssec", json_boolean(d->mx_ad));
-	/* the MX set is meaningless after a failed MX lookup or for a null MX */
-	if (st != MXS_DOM_NXDOMAIN && !d->null_mx)
+	/*
+	 * The MX set is meaningless after a failed MX lookup, for a null MX, and for an
+	 * implicit-MX candidate that is none (the domain itself has no address: nodata).
+	 */
+	if (st != MXS_DOM_NXDOMAIN && !d->null_mx && (!d->implicit || st == MXS_DOM_IMPLICIT_MX))
 		for (size_t i = 0; i < d->nmx; i++)
 			json_array_append_new(mx, mx_entry(d, &d->mx[i]));
 	json_object_set_new(j, "mx", mx);
