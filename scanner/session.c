@@ -511,6 +511,8 @@ static enum mxs_outcome connect_error_outcome(int err)
 	switch (err) {
 	case ECONNREFUSED: return MXS_OUT_CONNECTION_REFUSED;
 	case ETIMEDOUT: return MXS_OUT_CONNECTION_TIMEOUT;
+	/* Connected, then reset before the connect was reported: the server hung up. */
+	case ECONNRESET: case EPIPE: return MXS_OUT_PEER_CLOSED;
 	default: return MXS_OUT_UNREACHABLE;
 	}
 }

@@ -338,6 +338,9 @@ const char *const fb_outcome_names[FB_OUT_LAST] = {
 	[FB_OUT_PEER_CLOSED] = "peer-closed",
 	[FB_OUT_PROTOCOL_ERROR] = "protocol-error",
 	[FB_OUT_DEADLINE] = "deadline",
+	[FB_OUT_EHLO_TIMEOUT] = "ehlo-timeout",
+	[FB_OUT_STARTTLS_TIMEOUT] = "starttls-timeout",
+	[FB_OUT_HANDSHAKE_TIMEOUT] = "handshake-timeout",
 };
 
 const char *const fb_phase_names[FB_PHASE_LAST] = {
@@ -428,7 +431,7 @@ int fb_find(const char *name)
 }
 
 /* splitmix64's finaliser: every input bit affects every output bit. */
-static uint64_t mix64(uint64_t x)
+uint64_t fb_mix64(uint64_t x)
 {
 	x ^= x >> 30;
 	x *= 0xbf58476d1ce4e5b9ULL;
@@ -446,7 +449,7 @@ enum fb_id fb_pick(uint32_t key, uint64_t seed)
 		return (enum fb_id)((key & 0xff) % FB_LAST);
 	for (size_t i = 0; i < sizeof(fb_mix) / sizeof(fb_mix[0]); i++)
 		total += fb_mix[i].weight;
-	r = mix64(mix64(seed) ^ key) % total;
+	r = fb_mix64(fb_mix64(seed) ^ key) % total;
 	for (size_t i = 0; i < sizeof(fb_mix) / sizeof(fb_mix[0]); i++) {
 		if (r < fb_mix[i].weight)
 			return fb_mix[i].id;

@@ -111,6 +111,10 @@ enum fb_outcome {
 	FB_OUT_PEER_CLOSED,
 	FB_OUT_PROTOCOL_ERROR,
 	FB_OUT_DEADLINE,
+	/* Only network faults (fault.h) end in these: no behaviour of the table does. */
+	FB_OUT_EHLO_TIMEOUT,
+	FB_OUT_STARTTLS_TIMEOUT,
+	FB_OUT_HANDSHAKE_TIMEOUT,
 	FB_OUT_LAST
 };
 
@@ -213,5 +217,9 @@ int fb_find(const char *name);
  * Other seeds: a hash of (key, seed) draws from the weighted mix in behaviour.c.
  */
 enum fb_id fb_pick(uint32_t key, uint64_t seed);
+
+/* A 64-bit mixing function (every input bit affects every output bit), for the
+ * deterministic draws of the fleet: behaviours, faults, jitter. */
+uint64_t fb_mix64(uint64_t x);
 
 #endif

@@ -14,7 +14,10 @@
 #include <openssl/err.h>
 
 #include "esc.h"
+#include "fault.h"
 #include "log.h"
+#include "monotime.h"
+#include "wire.h"
 
 #define CMD_LINE_MAX 4096          /* longer command lines are refused (RFC 5321: 512) */
 #define EARLY_INPUT_MAX 65536      /* bytes a client may send before the greeting ends */
@@ -22,17 +25,21 @@
 #define ENDLESS_BATCH 64           /* lines queued per refill of endless-multiline */
 #define LINGER_MS 2000             /* after our FIN, wait this long for the peer's */
 #define FLUSH_POLL_MS 10           /* TLS: poll until the socket's output has drained */
+#define GREETING_DROP_MS 500       /* a greeting-phase drop waits at least this long (below) */
 
 enum fc_state {
 	FC_ACCEPTED,      /* just accepted, nothing sent */
 	FC_GREETING,      /* sending the greeting lines; the client has to wait */
 	FC_STREAM,        /* the greeting is a stream (trickle, long line, endless) */
-	FC_SILENT,        /* tarpit: take bytes, answer nothing */
+	FC_SILENT,        /* tarpit, or stalled by a fault: take bytes, answer nothing */
 	FC_COMMAND,       /* plaintext SMTP commands */
 	FC_NOT_TLS,       /* after 220 to STARTTLS: wait for the ClientHello, answer junk */
 	FC_HANDSHAKE,     /* TLS handshake as server */
 	FC_COMMAND_TLS,   /* SMTP commands over TLS */
 	FC_CLOSING,       /* flush, half-close, read until the peer closes or LINGER_MS */
+	FC_AWAIT_HELLO,   /* dropped in the handshake: wait for the ClientHello, then reset */
+	FC_RESET,         /* reset (RST) one RTT after its cause (at once without a wire, but
+			   * a greeting-phase drop always waits GREETING_DROP_MS) */
 	FC_DONE,          /* finished: freed at the end of the current callback */
 	FC_STATE_LAST
 };
@@ -47,6 +54,8 @@ static const char *const fc_state_names[FC_STATE_LAST] = {
 	[FC_HANDSHAKE] = "handshake",
 	[FC_COMMAND_TLS] = "command-tls",
 	[FC_CLOSING] = "closing",
+	[FC_AWAIT_HELLO] = "await-hello",
+	[FC_RESET] = "reset",
 	[FC_DONE] = "done",
 };
 
@@ -66,13 +75,17 @@ struct fconn {
 	struct fconn *prev, *next;        /* fl->conns */
 	unsigned long long id;
 	const struct fb_behaviour *b;
+	struct fb_fault fault;            /* where this address stalls or drops, if it does */
 	char local[FLEET_ADDR_STRLEN];
 	evutil_socket_t fd;
-	struct bufferevent *bev;          /* the socket, or the TLS filter over it */
+	struct fwire *wire;               /* --rtt-ms/--jitter-ms: the delayed path; else NULL */
+	struct bufferevent *bev;          /* the socket (or the wire's session end), or the TLS
+					   * filter over it */
 	struct event *timer;              /* the next scripted step */
 	struct event *idle;
 	enum fc_state state;
 	size_t step;                      /* greeting lines or stream bytes sent so far */
+	int64_t reset_due_us;             /* FC_RESET: when the RST leaves (monotime.h) */
 	int half_closed;
 	int tls;
 };
@@ -122,13 +135,27 @@ static void discard_input(struct fconn *c)
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-/* 1 when every byte we wrote has reached the kernel (through the TLS layer too). */
+/* 1 when every byte we wrote has reached the kernel (through the TLS layer and wire too). */
 static int output_flushed(struct fconn *c)
 {
 	struct bufferevent *under = bufferevent_get_underlying(c->bev);
 
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0) &&
+	       (c->wire == NULL || fwire_flushed(c->wire));
+}
+
+/* The fault, if it strikes in phase p: the state that plays it; FC_STATE_LAST: none. */
+static enum fc_state fault_at(struct fconn *c, enum fb_phase p)
+{
+	if (c->fault.kind == FB_FAULT_NONE || c->fault.phase != p)
+		return FC_STATE_LAST;
+	mxs_debug("fleet", "c%llu fault kind=%s phase=%s", c->id, fb_fault_names[c->fault.kind],
+		  fb_phase_names[p]);
+	if (c->fault.kind == FB_FAULT_STALL)
+		return FC_SILENT;
+	/* In the handshake the reset answers the ClientHello, so the client is in TLS by then. */
+	return p == FB_PHASE_HANDSHAKE ? FC_AWAIT_HELLO : FC_RESET;
 }
 
 static void log_openssl_errors(struct fconn *c)
@@ -258,14 +285,8 @@ static enum fc_state cmd_ehlo(struct fconn *c, const char *arg)
 	int nlines = 0;
 
 	switch (c->b->ehlo) {
-	case FB_EHLO_RST: {
-		/* SO_LINGER 0: close() sends RST and drops whatever was queued. */
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		evbuffer_drain(bufferevent_get_output(c->bev),
-			       evbuffer_get_length(bufferevent_get_output(c->bev)));
-		return FC_DONE;
-	}
+	case FB_EHLO_RST:
+		return FC_RESET;
 	case FB_EHLO_502:
 		conn_sends(c, "502 5.5.2 Error: command not recognized\r\n");
 		return c->state;
@@ -314,9 +335,12 @@ static enum fc_state cmd_starttls(struct fconn *c, const char *arg)
 		return c->state;
 	switch (c->b->after_starttls) {
 	case FB_AFTER_TLS:
-		return FC_HANDSHAKE;
-	case FB_AFTER_NOT_TLS:
-		return FC_NOT_TLS;
+	case FB_AFTER_NOT_TLS: {
+		enum fc_state fault = fault_at(c, FB_PHASE_HANDSHAKE);
+		if (fault != FC_STATE_LAST)
+			return fault;
+		return c->b->after_starttls == FB_AFTER_TLS ? FC_HANDSHAKE : FC_NOT_TLS;
+	}
 	case FB_AFTER_PLAIN:
 		break;
 	}
@@ -338,13 +362,14 @@ static enum fc_state cmd_ok(struct fconn *c, const char *arg)
 static const struct {
 	const char *verb;
 	enum fc_state (*run)(struct fconn *c, const char *arg);
+	enum fb_phase phase;      /* the session phase the command opens (faults strike there) */
 } commands[] = {
-	{ "EHLO", cmd_ehlo },
-	{ "HELO", cmd_helo },
-	{ "STARTTLS", cmd_starttls },
-	{ "QUIT", cmd_quit },
-	{ "NOOP", cmd_ok },
-	{ "RSET", cmd_ok },
+	{ "EHLO", cmd_ehlo, FB_PHASE_EHLO },
+	{ "HELO", cmd_helo, FB_PHASE_EHLO },
+	{ "STARTTLS", cmd_starttls, FB_PHASE_STARTTLS },
+	{ "QUIT", cmd_quit, FB_PHASE_NONE },
+	{ "NOOP", cmd_ok, FB_PHASE_NONE },
+	{ "RSET", cmd_ok, FB_PHASE_NONE },
 };
 
 static enum fc_state run_command(struct fconn *c, const char *line)
@@ -359,8 +384,13 @@ static enum fc_state run_command(struct fconn *c, const char *line)
 		free(verb);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		enum fc_state fault;
+
 		if (strlen(commands[i].verb) != vlen || strncasecmp(line, commands[i].verb, vlen) != 0)
 			continue;
+		fault = c->tls ? FC_STATE_LAST : fault_at(c, commands[i].phase);
+		if (fault != FC_STATE_LAST)
+			return fault;
 		if (c->b->ehlo == FB_EHLO_503_ALL && commands[i].run != cmd_quit) {
 			conn_sends(c, "503 5.5.0 Error: no SMTP service here\r\n");
 			return c->state;
@@ -453,6 +483,56 @@ static enum fc_state not_tls_read(struct fconn *c)
 	return FC_CLOSING;
 }
 
+/* ---- Resets: the RST leaves like any flight, one RTT after its cause */
+
+static enum fc_state reset_now(struct fconn *c)
+{
+	/* SO_LINGER 0: close() sends RST and drops whatever was queued. */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	evbuffer_drain(bufferevent_get_output(c->bev),
+		       evbuffer_get_length(bufferevent_get_output(c->bev)));
+	return FC_DONE;
+}
+
+/* Reset when due; a timer that woke early (monotime.h) is armed again. */
+static enum fc_state reset_timer(struct fconn *c)
+{
+	int64_t now = fleet_mono_us();
+	struct timeval tv;
+
+	if (now >= c->reset_due_us)
+		return reset_now(c);
+	tv = fleet_tv_until(c->reset_due_us, now);
+	evtimer_add(c->timer, &tv);
+	return FC_RESET;
+}
+
+static enum fc_state enter_reset(struct fconn *c)
+{
+	int64_t now = fleet_mono_us();
+
+	c->reset_due_us = c->wire != NULL ? fwire_reserve(c->wire) : now;
+	/* An RST soon after accept can reach a busy client before its event loop has taken
+	 * note of the connect (libevent then reports the connect as failed, ECONNRESET), and
+	 * it would record a connect error instead of the peer-closed greeting the truth
+	 * states. 50 ms was beaten by a loaded sanitizer build; 500 ms has not been. */
+	if (c->fault.kind == FB_FAULT_DROP && c->fault.phase == FB_PHASE_GREETING &&
+	    c->reset_due_us < now + GREETING_DROP_MS * 1000)
+		c->reset_due_us = now + GREETING_DROP_MS * 1000;
+	if (c->reset_due_us <= now)
+		return reset_now(c); /* no wire, no grace: at once, as reset-after-ehlo always did */
+	discard_input(c);
+	return reset_timer(c);
+}
+
+/* The first bytes of the ClientHello arrived: the fault answers them. */
+static enum fc_state await_hello_read(struct fconn *c)
+{
+	return FC_RESET;
+}
+
 /* ---- Closing: flush, FIN, then wait for the peer's FIN so nothing we sent is lost to RST */
 
 static enum fc_state closing_poll(struct fconn *c)
@@ -460,7 +540,10 @@ static enum fc_state closing_poll(struct fconn *c)
 	if (c->half_closed)
 		return FC_CLOSING;
 	if (!output_flushed(c)) {
-		arm_timer(c, FLUSH_POLL_MS); /* a TLS filter gives no event for its socket */
+		/* A TLS filter gives no event for its socket; a wire holds its last flight
+		 * until a known time, so sleep until then rather than poll through the RTT. */
+		unsigned ms = c->wire != NULL ? fwire_drain_ms(c->wire) : 0;
+		arm_timer(c, ms > FLUSH_POLL_MS ? ms : FLUSH_POLL_MS);
 		return FC_CLOSING;
 	}
 	shutdown(c->fd, SHUT_WR);
@@ -482,6 +565,8 @@ static const struct fc_ops fc_ops[FC_STATE_LAST] = {
 	[FC_HANDSHAKE] = { .enter = enter_handshake, .on_read = handshake_read },
 	[FC_COMMAND_TLS] = { .enter = enter_command_tls, .on_read = command_read },
 	[FC_CLOSING] = { .enter = closing_poll, .on_drained = closing_poll, .on_timer = closing_timer },
+	[FC_AWAIT_HELLO] = { .on_read = await_hello_read },
+	[FC_RESET] = { .enter = enter_reset, .on_timer = reset_timer },
 };
 
 /* ---- The one event switch, state changes, deferred free */
@@ -549,7 +634,8 @@ static void conn_free(struct fconn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	if (c->bev != NULL)
-		bufferevent_free(c->bev); /* closes the socket (and frees the SSL) */
+		bufferevent_free(c->bev); /* closes the socket or frees the wire's end (and the SSL) */
+	fwire_free(c->wire);      /* after its session end: closes the socket */
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->idle != NULL)
@@ -603,6 +689,10 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 
 static enum fc_state first_state(struct fconn *c, const struct fleet_addr *local)
 {
+	enum fc_state fault = fault_at(c, FB_PHASE_GREETING);
+
+	if (fault != FC_STATE_LAST)
+		return fault;
 	if (c->b->first_421) {
 		long seen = fleet_addrcount_bump(c->fl->counts, local);
 		if (seen < 0)
@@ -638,11 +728,21 @@ int fconn_start(struct fleet *fl, evutil_socket_t fd, const struct fleet_addr *l
 	c->id = (unsigned long long)++fl->next_id;
 	c->fd = fd;
 	c->b = &fb_behaviours[fb_pick(fleet_addr_key(local), fl->opt.seed)];
+	c->fault = fb_fault_pick(fleet_addr_key(local), fl->opt.seed, &fl->opt.faults, c->b);
 	c->state = FC_ACCEPTED;
 	fleet_addr_format(local, c->local, sizeof(c->local));
 	/* Byte-exact timing (trickle, pauses) needs every write on the wire at once. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(fl->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (fl->opt.rtt_ms > 0 || fl->opt.jitter_ms > 0) {
+		struct fwire_params wp = { .rtt_ms = fl->opt.rtt_ms, .jitter_ms = fl->opt.jitter_ms,
+					   .seed = fl->opt.seed, .conn_id = c->id };
+		c->wire = fwire_new(fl->base, fd, &wp, &c->bev); /* closes fd if it fails */
+	} else {
+		c->bev = bufferevent_socket_new(fl->base, fd,
+						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL)
+			evutil_closesocket(fd);
+	}
 	c->timer = evtimer_new(fl->base, timer_cb, c);
 	c->idle = evtimer_new(fl->base, idle_cb, c);
 	c->next = fl->conns;
@@ -650,8 +750,6 @@ int fconn_start(struct fleet *fl, evutil_socket_t fd, const struct fleet_addr *l
 		fl->conns->prev = c;
 	fl->conns = c;
 	if (c->bev == NULL || c->timer == NULL || c->idle == NULL) {
-		if (c->bev == NULL)
-			evutil_closesocket(fd);
 		conn_free(c);
 		return -1;
 	}

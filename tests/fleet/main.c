@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "behaviour.h"
+#include "fault.h"
 #include "log.h"
 #include "pki.h"
 #include "server.h"
@@ -22,11 +23,14 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: mxsurvey-fleet serve --port P --certdir DIR [--seed S] [--delay-ms N]\n"
 		"                            [--idle-ms N] [--ready-file F] [--watch-stdin] [--verbose]\n"
-		"       mxsurvey-fleet truth CIDR|ADDR [--seed S]\n"
+		"                            [--rtt-ms N] [--jitter-ms J] [--stall-share P] [--drop-share Q]\n"
+		"       mxsurvey-fleet truth CIDR|ADDR [--seed S] [--stall-share P] [--drop-share Q]\n"
 		"       mxsurvey-fleet behaviours\n"
 		"       mxsurvey-fleet pki --certdir DIR\n"
 		"\n"
-		"127.a.b.c serves mx-a-b-c.fleet.test; with seed 0 its behaviour is c %% %d.\n",
+		"127.a.b.c serves mx-a-b-c.fleet.test; with seed 0 its behaviour is c %% %d.\n"
+		"--rtt-ms: every flight the fleet sends is held N ms (+- J); shares P, Q are\n"
+		"fractions (0.01) of addresses that stall or reset at one phase (docs/fleet.md).\n",
 		FB_LAST);
 }
 
@@ -48,6 +52,15 @@ static int bad_value(const char *opt, const char *value)
 	return EXIT_USAGE;
 }
 
+/* The two shares together may not exceed every address. 0, or EXIT_USAGE (said why). */
+static int check_shares(const struct fb_fault_shares *f)
+{
+	if ((uint64_t)f->stall_ppm + f->drop_ppm <= FB_PPM)
+		return 0;
+	fprintf(stderr, "mxsurvey-fleet: --stall-share plus --drop-share exceeds 1\n");
+	return EXIT_USAGE;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -57,6 +70,10 @@ static int cmd_serve(int argc, char **argv)
 		{ "delay-ms", required_argument, NULL, 'd' },
 		{ "idle-ms", required_argument, NULL, 'i' },
 		{ "ready-file", required_argument, NULL, 'r' },
+		{ "rtt-ms", required_argument, NULL, 'R' },
+		{ "jitter-ms", required_argument, NULL, 'J' },
+		{ "stall-share", required_argument, NULL, 'S' },
+		{ "drop-share", required_argument, NULL, 'D' },
 		{ "watch-stdin", no_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -66,7 +83,7 @@ static int cmd_serve(int argc, char **argv)
 	unsigned long long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:s:d:i:r:wvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:s:d:i:r:R:J:S:D:wvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_num(optarg, 65535, &v) < 0)
@@ -94,6 +111,24 @@ static int cmd_serve(int argc, char **argv)
 		case 'r':
 			opt.ready_file = optarg;
 			break;
+		case 'R':
+			if (parse_num(optarg, 600000, &v) < 0)
+				return bad_value("rtt-ms", optarg);
+			opt.rtt_ms = (unsigned)v;
+			break;
+		case 'J':
+			if (parse_num(optarg, 600000, &v) < 0)
+				return bad_value("jitter-ms", optarg);
+			opt.jitter_ms = (unsigned)v;
+			break;
+		case 'S':
+			if (fb_share_parse(optarg, &opt.faults.stall_ppm) < 0)
+				return bad_value("stall-share", optarg);
+			break;
+		case 'D':
+			if (fb_share_parse(optarg, &opt.faults.drop_ppm) < 0)
+				return bad_value("drop-share", optarg);
+			break;
 		case 'w':
 			opt.watch_stdin = 1;
 			break;
@@ -112,6 +147,8 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "mxsurvey-fleet serve: --port and --certdir are required\n");
 		return EXIT_USAGE;
 	}
+	if (check_shares(&opt.faults) != 0)
+		return EXIT_USAGE;
 	return fleet_serve(&opt);
 }
 
@@ -119,19 +156,30 @@ static int cmd_truth(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "seed", required_argument, NULL, 's' },
+		{ "stall-share", required_argument, NULL, 'S' },
+		{ "drop-share", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fleet_range r;
+	struct fb_fault_shares faults = { 0, 0 };
 	const char *err;
 	unsigned long long seed = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:D:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (parse_num(optarg, UINT64_MAX, &seed) < 0)
 				return bad_value("seed", optarg);
+			break;
+		case 'S':
+			if (fb_share_parse(optarg, &faults.stall_ppm) < 0)
+				return bad_value("stall-share", optarg);
+			break;
+		case 'D':
+			if (fb_share_parse(optarg, &faults.drop_ppm) < 0)
+				return bad_value("drop-share", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -145,11 +193,13 @@ static int cmd_truth(int argc, char **argv)
 		fprintf(stderr, "mxsurvey-fleet truth: one CIDR or address expected\n");
 		return EXIT_USAGE;
 	}
+	if (check_shares(&faults) != 0)
+		return EXIT_USAGE;
 	if (fleet_range_parse(argv[optind], &r, &err) < 0) {
 		fprintf(stderr, "mxsurvey-fleet truth: '%s': %s\n", argv[optind], err);
 		return EXIT_USAGE;
 	}
-	if (fleet_truth_print(&r, seed, stdout) < 0) {
+	if (fleet_truth_print(&r, seed, &faults, stdout) < 0) {
 		fprintf(stderr, "mxsurvey-fleet truth: write error\n");
 		return 1;
 	}

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pki.h"
+#include "readyfile.h"
 #include "tlsctx.h"
 
 #define LISTEN_BACKLOG 4096
@@ -152,25 +153,6 @@ static int make_tls_contexts(struct fleet *fl)
 	return 0;
 }
 
-/* Write the port to the ready file through a rename, so a waiter never reads it half-written. */
-static int write_ready_file(const char *path, int port)
-{
-	char tmp[4096];
-	FILE *f;
-	int ok;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp) ||
-	    (f = fopen(tmp, "w")) == NULL)
-		return -1;
-	ok = fprintf(f, "%d\n", port) > 0;
-	ok = fclose(f) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct fleet *fl = arg;
@@ -246,14 +228,16 @@ int fleet_serve(const struct fleet_opts *opt)
 	rc = open_listeners(&fl, &port);
 	if (rc != 0)
 		goto out;
-	if (opt->ready_file != NULL && write_ready_file(opt->ready_file, port) < 0) {
+	if (opt->ready_file != NULL && fleet_ready_file_write(opt->ready_file, port) < 0) {
 		mxs_err("fleet", "ready-file path=%s error=\"%s\"", opt->ready_file, strerror(errno));
 		rc = 1;
 		goto out;
 	}
-	mxs_info("fleet", "listen port=%d seed=%llu behaviours=%d delay_ms=%u idle_ms=%u certdir=%s",
+	mxs_info("fleet", "listen port=%d seed=%llu behaviours=%d delay_ms=%u idle_ms=%u certdir=%s "
+		 "rtt_ms=%u jitter_ms=%u stall_ppm=%u drop_ppm=%u",
 		 port, (unsigned long long)opt->seed, FB_LAST, opt->delay_ms, opt->idle_ms,
-		 opt->certdir);
+		 opt->certdir, opt->rtt_ms, opt->jitter_ms, (unsigned)opt->faults.stall_ppm,
+		 (unsigned)opt->faults.drop_ppm);
 	rc = event_base_dispatch(fl.base) < 0 ? 1 : 0;
 	mxs_info("fleet", "stop accepted=%llu refused=%llu", (unsigned long long)fl.accepted,
 		 (unsigned long long)fl.refused);

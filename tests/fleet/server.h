@@ -13,6 +13,7 @@
 
 #include "addrcount.h"
 #include "behaviour.h"
+#include "fault.h"
 
 #define FLEET_EXIT_BIND 3   /* the port is taken: a test harness picks another */
 
@@ -22,6 +23,9 @@ struct fleet_opts {
 	uint64_t seed;
 	unsigned delay_ms;       /* slow and multi-line greetings */
 	unsigned idle_ms;        /* close a connection silent in both directions this long */
+	unsigned rtt_ms;         /* simulated round trip: each flight we send is held this long */
+	unsigned jitter_ms;      /* +- this much per flight, drawn from the seed (0: exact) */
+	struct fb_fault_shares faults;   /* addresses that stall or drop (fault.h) */
 	const char *ready_file;  /* NULL: none */
 	int watch_stdin;         /* stop at end of file on stdin (the harness died) */
 };

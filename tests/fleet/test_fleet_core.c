@@ -155,7 +155,7 @@ static json_t *truth_of(enum fb_id id)
 
 	snprintf(ip, sizeof(ip), "127.0.1.%d", (int)id);
 	assert_int_equal(fleet_range_parse(ip, &r, &err), 0);
-	return fleet_truth(&r.first, 0);
+	return fleet_truth(&r.first, 0, NULL);
 }
 
 static const char *str(json_t *o, const char *key)

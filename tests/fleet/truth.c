@@ -187,19 +187,34 @@ static void set_no_tls(json_t *o)
 		json_object_set_new(o, keys[i], json_null());
 }
 
-json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed)
+json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed, const struct fb_fault_shares *faults)
 {
 	enum fb_id id = fb_pick(fleet_addr_key(a), seed);
 	const struct fb_behaviour *b = &fb_behaviours[id];
+	struct fb_fault fault = fb_fault_pick(fleet_addr_key(a), seed, faults, b);
+	/* The behaviour as the network lets it end: a fault cuts it short where it strikes. */
+	struct fb_behaviour eff = *b;
 	const struct fb_bytes *greeting = fb_greeting_lines(b);
-	int gcode = b->greeting == FB_GREET_LINES ? reply_code(greeting) : -1;
-	/* An EHLO reply exists only when the server answered EHLO: past that phase. */
-	int ehlo = past(b, FB_PHASE_EHLO);
-	int starttls = past(b, FB_PHASE_EHLO) && b->ehlo == FB_EHLO_250 && fb_advertises_starttls(b);
-	const char *mangled = ehlo ? mangled_starttls(b) : NULL;
+	int gcode, ehlo, starttls;
+	const char *mangled;
 	char ip[FLEET_ADDR_STRLEN], mx[FLEET_MX_STRLEN];
-	json_t *o = json_object();
+	json_t *o;
 
+	if (fault.kind != FB_FAULT_NONE) {
+		eff.outcome = fb_fault_outcome(fault);
+		eff.phase = fault.phase;
+	}
+	/* A fault in the greeting phase strikes before the first byte. */
+	gcode = b->greeting == FB_GREET_LINES && !(fault.kind != FB_FAULT_NONE &&
+						   fault.phase == FB_PHASE_GREETING)
+		? reply_code(greeting) : -1;
+	/* An EHLO reply exists only when the server answered EHLO: past that phase. */
+	ehlo = past(&eff, FB_PHASE_EHLO);
+	/* A STARTTLS reply, unless a fault silenced STARTTLS itself. */
+	starttls = past(&eff, FB_PHASE_EHLO) && b->ehlo == FB_EHLO_250 && fb_advertises_starttls(b) &&
+		   !(fault.kind != FB_FAULT_NONE && fault.phase == FB_PHASE_STARTTLS);
+	mangled = ehlo ? mangled_starttls(b) : NULL;
+	o = json_object();
 	if (o == NULL)
 		return NULL;
 	fleet_addr_format(a, ip, sizeof(ip));
@@ -208,9 +223,11 @@ json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed)
 	json_object_set_new(o, "mx", json_string(mx));
 	json_object_set_new(o, "behaviour", json_string(b->name));
 	json_object_set_new(o, "index", json_integer(id));
-	json_object_set_new(o, "outcome", json_string(fb_outcome_names[b->outcome]));
-	if (b->phase != FB_PHASE_NONE)
-		json_object_set_new(o, "phase", json_string(fb_phase_names[b->phase]));
+	json_object_set_new(o, "outcome", json_string(fb_outcome_names[eff.outcome]));
+	if (eff.phase != FB_PHASE_NONE)
+		json_object_set_new(o, "phase", json_string(fb_phase_names[eff.phase]));
+	if (fault.kind != FB_FAULT_NONE)
+		json_object_set_new(o, "fault", json_string(fb_fault_names[fault.kind]));
 
 	json_object_set_new(o, "greeting_code", gcode >= 0 ? json_integer(gcode) : json_null());
 	json_object_set_new(o, "greeting_lines", gcode >= 0 ? lines_json(greeting) : json_null());
@@ -238,14 +255,15 @@ json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed)
 	}
 	json_object_set_new(o, "mangled_starttls", mangled != NULL ? json_string(mangled) : json_null());
 
-	if (b->outcome == FB_OUT_SUCCESS)
+	if (eff.outcome == FB_OUT_SUCCESS)
 		set_tls(o, b);
 	else
 		set_no_tls(o);
 	return o;
 }
 
-int fleet_truth_print(const struct fleet_range *r, uint64_t seed, FILE *out)
+int fleet_truth_print(const struct fleet_range *r, uint64_t seed,
+		      const struct fb_fault_shares *faults, FILE *out)
 {
 	for (uint64_t i = 0; i < r->count; i++) {
 		struct fleet_addr a;
@@ -253,7 +271,7 @@ int fleet_truth_print(const struct fleet_range *r, uint64_t seed, FILE *out)
 		int rc;
 
 		fleet_range_nth(r, i, &a);
-		o = fleet_truth(&a, seed);
+		o = fleet_truth(&a, seed, faults);
 		if (o == NULL)
 			return -1;
 		rc = json_dumpf(o, out, JSON_COMPACT);

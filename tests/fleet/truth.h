@@ -12,11 +12,17 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "fault.h"
 
-/* The truth object for one address. Returns a new reference, or NULL (out of memory). */
-json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed);
+/*
+ * The truth object for one address. faults: the shares of stalling and dropping
+ * addresses the fleet serves with (NULL: none); a faulted address ends where its fault
+ * strikes, and says so in "fault". Returns a new reference, or NULL (out of memory).
+ */
+json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed, const struct fb_fault_shares *faults);
 
 /* Print one JSON line per address of r to out. Returns 0, or -1 on a write error. */
-int fleet_truth_print(const struct fleet_range *r, uint64_t seed, FILE *out);
+int fleet_truth_print(const struct fleet_range *r, uint64_t seed,
+		      const struct fb_fault_shares *faults, FILE *out);
 
 #endif

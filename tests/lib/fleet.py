@@ -5,7 +5,14 @@
         ... connect to (addr, fl.port), trust fl.ca_file ...
         truth = fl.truth("127.0.1.0/24")           # list of dicts, one per address
 
-Standard library only. The binary is $MXS_BUILD/tests/fleet/mxsurvey-fleet.
+    with Fleet(rtt_ms=100, jitter_ms=10, stall_share=0.01, drop_share=0.01) as fl:
+        ...  # every flight held ~100 ms; 1 % of addresses stall, 1 % reset (in the truth)
+
+    with UdpDelay(upstream=("127.0.0.1", nsd.port), delay_ms=50) as ud:
+        ... query (ud.addr, ud.port) ...           # answers come back 50 ms later
+
+Standard library only. The binaries are $MXS_BUILD/tests/fleet/mxsurvey-fleet and
+mxsurvey-udpdelay.
 """
 
 import json
@@ -20,14 +27,21 @@ import time
 EXIT_BIND = 3  # mxsurvey-fleet: the port was taken, try another
 
 
-def fleet_binary(build_dir=None):
+def fleet_binary(build_dir=None, name="mxsurvey-fleet"):
     build_dir = build_dir or os.environ.get("MXS_BUILD")
     if not build_dir:
         raise RuntimeError("MXS_BUILD is not set and no build_dir given")
-    path = os.path.join(build_dir, "tests", "fleet", "mxsurvey-fleet")
+    path = os.path.join(build_dir, "tests", "fleet", name)
     if not os.access(path, os.X_OK):
-        raise RuntimeError(f"{path} is missing: build the mxsurvey-fleet target")
+        raise RuntimeError(f"{path} is missing: build the {name} target")
     return path
+
+
+def share_arg(share):
+    """A share (0.0-1.0) in the decimal form the fleet's options take ("0.050000")."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"share {share} outside [0, 1]")
+    return f"{share:.6f}"
 
 
 def free_port():
@@ -48,10 +62,13 @@ def behaviours(build_dir=None):
     return rows
 
 
-def truth(cidr, seed=0, build_dir=None):
-    """Ground truth for every address of cidr: a list of dicts (docs/fleet.md)."""
-    out = subprocess.run([fleet_binary(build_dir), "truth", cidr, "--seed", str(seed)],
-                         check=True, capture_output=True, text=True).stdout
+def truth(cidr, seed=0, build_dir=None, stall_share=0, drop_share=0):
+    """Ground truth for every address of cidr: a list of dicts (docs/fleet.md). The shares
+    of stalling and dropping addresses must be those the fleet serves with."""
+    args = [fleet_binary(build_dir), "truth", cidr, "--seed", str(seed)]
+    if stall_share or drop_share:
+        args += ["--stall-share", share_arg(stall_share), "--drop-share", share_arg(drop_share)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines()]
 
 
@@ -64,6 +81,9 @@ class Fleet:
 
     certdir: where the test PKI lives (generated if absent); default a private temp dir.
     idle_ms: the fleet's idle timeout (its default 60000 when None).
+    rtt_ms, jitter_ms: the simulated round trip (each flight the fleet sends is held that
+    long, +- jitter); stall_share, drop_share: fractions of addresses that stop answering
+    or reset at one phase (truth() states which). All 0: the fleet as without them.
     On exit the fleet gets SIGTERM and must stop cleanly with status 0 (under the
     sanitizers a leak or error makes that fail); its log is printed if it did not.
     Should this process die without stopping it, the fleet stops by itself (--watch-stdin).
@@ -73,12 +93,16 @@ class Fleet:
     STOP_TIMEOUT = 15.0
 
     def __init__(self, build_dir=None, seed=0, delay_ms=2000, idle_ms=None, certdir=None,
-                 verbose=False):
+                 verbose=False, rtt_ms=0, jitter_ms=0, stall_share=0, drop_share=0):
         self.binary = fleet_binary(build_dir)
         self.build_dir = build_dir
         self.seed = seed
         self.delay_ms = delay_ms
         self.idle_ms = idle_ms
+        self.rtt_ms = rtt_ms
+        self.jitter_ms = jitter_ms
+        self.stall_share = stall_share
+        self.drop_share = drop_share
         self.verbose = verbose
         self._own_certdir = certdir is None
         self.certdir = certdir
@@ -120,6 +144,11 @@ class Fleet:
                 "--ready-file", ready, "--watch-stdin"]
         if self.idle_ms is not None:
             args += ["--idle-ms", str(self.idle_ms)]
+        if self.rtt_ms or self.jitter_ms:
+            args += ["--rtt-ms", str(self.rtt_ms), "--jitter-ms", str(self.jitter_ms)]
+        if self.stall_share or self.drop_share:
+            args += ["--stall-share", share_arg(self.stall_share),
+                     "--drop-share", share_arg(self.drop_share)]
         if self.verbose:
             args.append("--verbose")
         self._log = open(self.log_path, "ab")
@@ -220,4 +249,85 @@ class Fleet:
         return f"{addr},{self.mx(addr)}"
 
     def truth(self, cidr):
-        return truth(cidr, seed=self.seed, build_dir=self.build_dir)
+        return truth(cidr, seed=self.seed, build_dir=self.build_dir,
+                     stall_share=self.stall_share, drop_share=self.drop_share)
+
+
+class UdpDelay:
+    """A running mxsurvey-udpdelay on addr and a free port, in front of upstream (addr, port);
+    a context manager. Answers come back delay_ms +- jitter_ms after the upstream's;
+    loss_share of the queries are dropped. On exit: SIGTERM, status 0 checked (leaks
+    under the sanitizers fail it); stats() reads the counters of its last log line."""
+
+    START_TIMEOUT = 10.0
+
+    def __init__(self, upstream, addr="127.0.0.1", delay_ms=0, jitter_ms=0, loss_share=0,
+                 seed=0, build_dir=None):
+        self.binary = fleet_binary(build_dir, "mxsurvey-udpdelay")
+        self.upstream = upstream
+        self.addr = addr
+        self.args = ["--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+                     "--loss-share", share_arg(loss_share), "--seed", str(seed)]
+        self.port = None
+        self.proc = None
+        self.tmp = None
+        self.status = None
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="mxs-udpdelay-")
+        ready = os.path.join(self.tmp, "ready")
+        host, port = self.upstream
+        up = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        me = f"[{self.addr}]:0" if ":" in self.addr else f"{self.addr}:0"
+        self._log = open(os.path.join(self.tmp, "udpdelay.log"), "ab")
+        self.proc = subprocess.Popen([self.binary, "--listen", me, "--upstream", up, *self.args,
+                                      "--ready-file", ready, "--watch-stdin"],
+                                     stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log = self.log()
+                self._log.close()
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                raise FleetError(f"mxsurvey-udpdelay did not start:\n{log[-4000:]}")
+            time.sleep(0.02)
+        with open(ready) as f:
+            self.port = int(f.read())
+        return self
+
+    def stop(self):
+        """SIGTERM and wait; returns the exit status (0 when clean)."""
+        if self.proc is not None and self.status is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.status = self.proc.wait(Fleet.STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.status = self.proc.wait()
+            self.proc.stdin.close()
+        return self.status
+
+    def __exit__(self, exc_type, exc, tb):
+        status = self.stop()
+        log = self.log()
+        self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if status not in (0, None) and exc_type is None:
+            raise FleetError(f"mxsurvey-udpdelay exited with status {status}:\n{log[-4000:]}")
+        return False
+
+    def log(self):
+        try:
+            with open(os.path.join(self.tmp, "udpdelay.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stats(self):
+        """The counters of the "stop" line (after stop()): {"queries": N, ...}."""
+        for line in reversed(self.log().splitlines()):
+            if " stop " in line:
+                return {k: int(v) for k, v in
+                        (kv.split("=", 1) for kv in line.split() if "=" in kv)}
+        return {}
