@@ -106,6 +106,16 @@ int mxs_tlsrpt_txt_is_tlsrpt(const char *txt, size_t len)
 	return has_tag(txt, len, "v=TLSRPTv1");
 }
 
+/* A field after the version tag must follow a ';' (no "v=STSv1 id=x"), blanks aside. */
+static int after_delimiter(const char *txt, const struct field *f)
+{
+	const char *before = f->name - 1;
+
+	while (before > txt && (*before == ' ' || *before == '\t'))
+		before--;
+	return *before == ';';
+}
+
 enum mxs_txt_result mxs_sts_txt_parse(const char *txt, size_t len, struct mxs_sts_txt *out)
 {
 	size_t pos = strlen("v=STSv1");
@@ -115,12 +125,8 @@ enum mxs_txt_result mxs_sts_txt_parse(const char *txt, size_t len, struct mxs_st
 	memset(out, 0, sizeof(*out));
 	if (!mxs_sts_txt_is_sts(txt, len))
 		return MXS_TXT_OTHER;
-	/* The tag must be followed by a delimiter before the next field (no "v=STSv1 id=x"). */
 	while ((r = next_field(txt, len, &pos, &f)) == 1) {
-		const char *before = f.name - 1;
-		while (before > txt && (*before == ' ' || *before == '\t'))
-			before--;
-		if (*before != ';')
+		if (!after_delimiter(txt, &f))
 			return MXS_TXT_BAD_SYNTAX;
 		if (field_is(&f, "id")) {
 			if (have_id)
@@ -171,10 +177,7 @@ enum mxs_txt_result mxs_tlsrpt_txt_parse(const char *txt, size_t len, struct mxs
 	if (!mxs_tlsrpt_txt_is_tlsrpt(txt, len))
 		return MXS_TXT_OTHER;
 	while ((r = next_field(txt, len, &pos, &f)) == 1) {
-		const char *before = f.name - 1;
-		while (before > txt && (*before == ' ' || *before == '\t'))
-			before--;
-		if (*before != ';')
+		if (!after_delimiter(txt, &f))
 			return MXS_TXT_BAD_SYNTAX;
 		if (field_is(&f, "rua")) {
 			if (have_rua)
