@@ -52,7 +52,7 @@ class PostfixTest(unittest.TestCase):
             self.assertEqual(smtp.mail("probe@client.fleet.test")[0], 250)
             self.assertEqual(smtp.rcpt("someone@example.com")[0], 554)
             self.assertEqual(smtp.quit()[0], 221)
-            self.assertRegex(pf.log(), r"TLS connection established from \S+: TLSv1\.3")
+            pf.wait_log(r"TLS connection established from \S+: TLSv1\.3")
             addr, port = pf.addr, pf.port
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection((addr, port), timeout=2).close()

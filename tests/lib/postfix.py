@@ -15,6 +15,7 @@ watchdog process stops it too if the test process dies without cleaning up.
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +149,19 @@ class Postfix:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def wait_log(self, pattern, timeout=10):
+        """Postfix writes its log asynchronously (postlogd): wait until `pattern` (a str or
+        compiled regex) matches the log, and return the match."""
+        if isinstance(pattern, str):
+            pattern = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = pattern.search(self.log())
+            if m:
+                return m
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern.pattern!r} in the Postfix log:\n{self.log()[-3000:]}")
 
     # ---- lifecycle
 

@@ -6,7 +6,6 @@ nothing else (no MAIL, no early talk). Exit 77 (skipped) where Postfix cannot ru
 """
 import re
 import sys
-import time
 import unittest
 
 import postfix
@@ -26,17 +25,6 @@ def scan_postfix(pf, domain="example.test"):
     return recs[0]
 
 
-def wait_log(pf, pattern, timeout=10):
-    """Postfix writes its log asynchronously (postlogd): wait for a line to appear."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = pattern.search(pf.log())
-        if m:
-            return m
-        time.sleep(0.1)
-    raise AssertionError(f"no {pattern.pattern!r} in the Postfix log:\n{pf.log()[-3000:]}")
-
-
 class ScanPostfix(unittest.TestCase):
     def check_session(self, pf, rec):
         self.assertEqual(rec["outcome"], "success", rec["detail"])
@@ -52,9 +40,9 @@ class ScanPostfix(unittest.TestCase):
         self.assertTrue(t["trusted"], t["verify_reason"])
         self.assertTrue(t["name_match"])
         self.assertFalse(t["self_signed"])
-        m = wait_log(pf, ESTABLISHED)
+        m = pf.wait_log(ESTABLISHED)
         self.assertEqual((t["version"], t["cipher_openssl"]), (m.group(1), m.group(2)))
-        tally = wait_log(pf, DISCONNECT).group(1)
+        tally = pf.wait_log(DISCONNECT).group(1)
         self.assertEqual(tally, "ehlo=2 starttls=1 quit=1 commands=4")
         self.assertNotIn("improper command pipelining", pf.log())
         return t
@@ -80,7 +68,7 @@ class ScanPostfix(unittest.TestCase):
             rec = scan_postfix(pf)
             self.assertEqual(rec["outcome"], "no-starttls")
             self.assertIsNone(rec["tls"])
-            tally = wait_log(pf, DISCONNECT).group(1)
+            tally = pf.wait_log(DISCONNECT).group(1)
         self.assertEqual(tally, "ehlo=1 quit=1 commands=2")
 
 
