@@ -7,6 +7,7 @@
  *   scans              list scans
  *   done N             the targets of scan N that have a result (what --resume skips)
  *   drop-scan N        drop scan N and its partitions
+ *   rollup N           store scan N's rates again (after changing its rows by hand)
  *   retention DAYS     drop scans that started more than DAYS days ago
  */
 #include <getopt.h>
@@ -33,7 +34,28 @@ static void usage(FILE *out)
 	        "  done N           print 'ip port' of every target of scan N with a result\n"
 	        "                   (not counting interrupted probes: what --resume skips)\n"
 	        "  drop-scan N      drop scan N and its partitions\n"
+	        "  rollup N         store scan N's rates again (done when a scan finishes;\n"
+	        "                   needed only after changing its rows by hand)\n"
 	        "  retention DAYS   drop scans started more than DAYS days ago\n");
+}
+
+/* The subcommands that talk to the database, and whether they take a scan or day count. */
+struct db_subcommand {
+	const char *name;
+	int needs_number;
+};
+
+static const struct db_subcommand db_subcommands[] = {
+	{ "migrate", 0 }, { "status", 0 }, { "url", 0 }, { "scans", 0 },
+	{ "done", 1 }, { "drop-scan", 1 }, { "rollup", 1 }, { "retention", 1 },
+};
+
+static const struct db_subcommand *find_subcommand(const char *name)
+{
+	for (size_t i = 0; i < sizeof(db_subcommands) / sizeof(db_subcommands[0]); i++)
+		if (strcmp(db_subcommands[i].name, name) == 0)
+			return &db_subcommands[i];
+	return NULL;
 }
 
 /* Print a query's result as aligned text. */
@@ -149,16 +171,13 @@ int cmd_db(int argc, char **argv)
 		if (st != MXS_CLUSTER_RUNNING)
 			return MXS_EXIT_OK;
 	}
-	if (strcmp(sub, "migrate") != 0 && strcmp(sub, "status") != 0 && strcmp(sub, "url") != 0 &&
-	    strcmp(sub, "scans") != 0 && strcmp(sub, "drop-scan") != 0 && strcmp(sub, "done") != 0 &&
-	    strcmp(sub, "retention") != 0) {
+	const struct db_subcommand *sc = find_subcommand(sub);
+	if (sc == NULL) {
 		fprintf(stderr, "mxsurvey db: unknown subcommand '%s'\n", sub);
 		usage(stderr);
 		return MXS_EXIT_USAGE;
 	}
-	if ((strcmp(sub, "drop-scan") == 0 || strcmp(sub, "retention") == 0 ||
-	     strcmp(sub, "done") == 0) &&
-	    (arg == NULL || strtoll(arg, NULL, 10) <= 0)) {
+	if (sc->needs_number && (arg == NULL || strtoll(arg, NULL, 10) <= 0)) {
 		fprintf(stderr, "mxsurvey db %s: needs a positive number\n", sub);
 		return MXS_EXIT_USAGE;
 	}
@@ -208,6 +227,11 @@ int cmd_db(int argc, char **argv)
 			rc = MXS_EXIT_DB;
 		else
 			printf("scan %s dropped\n", arg);
+	} else if (strcmp(sub, "rollup") == 0) {
+		if (exec_one(pg, "SELECT mxs_rollup($1::bigint)", arg, NULL, 0) != 0)
+			rc = MXS_EXIT_DB;
+		else
+			printf("scan %s: rates stored\n", arg);
 	} else if (strcmp(sub, "retention") == 0) {
 		char n[32] = "0";
 		if (exec_one(pg,

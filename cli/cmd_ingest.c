@@ -167,7 +167,11 @@ static int ingest_one(struct mxs_db *db, const struct ingest_args *a, const char
 			fclose(r.f);
 		return MXS_EXIT_FAILURE;
 	}
-	r.headlen = fread(r.head, 1, MXS_SOURCE_HEAD, r.f);
+	/* The head names the input when no scan is given (re-ingesting a file finds its scan).
+	 * With --scan, --label or --new-scan it is not read ahead, so that a slow pipe's lines
+	 * are stored as they come rather than once a whole head has arrived. */
+	int need_key = a->scan <= 0 && !a->new_scan && a->label == NULL;
+	r.headlen = need_key ? fread(r.head, 1, MXS_SOURCE_HEAD, r.f) : 0;
 	if (ferror(r.f)) {
 		fprintf(stderr, "mxsurvey ingest: %s: %s\n", path, strerror(errno));
 		rc = MXS_EXIT_BAD_INPUT;

@@ -221,7 +221,12 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 	int64_t t0 = mxs_mono_ms(), t1, t2;
 	rowbufs_reset(&b->bufs);
 	snprintf(part, sizeof(part), "results_s%" PRId64, scan_id);
-	f = pg_exec_class(c, "BEGIN", err, errlen);
+	/* new rows make the scan's stored rates (scan_rollups) stale: drop them in the same
+	 * transaction, in the same round trip as BEGIN */
+	char begin[128];
+	snprintf(begin, sizeof(begin), "BEGIN; DELETE FROM scan_rollups WHERE scan_id = %" PRId64,
+	         scan_id);
+	f = pg_exec_class(c, begin, err, errlen);
 	if (f != PGF_OK)
 		return f;
 	f = stream_results(b, c, b->staging ? "stage_results" : part, scan_id, v, from, to, &copied,

@@ -109,7 +109,8 @@ int mxs_scan_resume(struct mxs_db *db, int64_t id, char *err, size_t errlen)
 	int64_t got;
 	snprintf(sid, sizeof(sid), "%" PRId64, id);
 	const char *p[1] = { sid };
-	int rc = exec_params(c, "UPDATE scans SET state = 'running', ended_at = NULL WHERE id = $1"
+	int rc = exec_params(c, "WITH u AS (DELETE FROM scan_rollups WHERE scan_id = $1)"
+	                        " UPDATE scans SET state = 'running', ended_at = NULL WHERE id = $1"
 	                        " RETURNING id", 1, p, &got, err, errlen);
 	if (rc != 0) {
 		if (rc > 0)
@@ -139,6 +140,23 @@ static void analyze_scan(PGconn *c, int64_t id)
 		mxs_warn("db", "analyze after scan %" PRId64 ": %s", id, err);
 	else
 		mxs_debug("db", "analyze scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
+}
+
+/*
+ * Store the finished scan's rates (mxs_rollup), so that reports and trends read them
+ * instead of recomputing them from every result. Like ANALYZE, a failure costs speed
+ * (v_rates computes the scan's rates live), never data.
+ */
+static void rollup_scan(PGconn *c, int64_t id)
+{
+	char sql[64], err[256];
+	int64_t t0 = mxs_mono_ms();
+
+	snprintf(sql, sizeof(sql), "SELECT mxs_rollup(%" PRId64 ")", id);
+	if (pg_exec(c, sql, err, sizeof(err)) != 0)
+		mxs_warn("db", "rollup of scan %" PRId64 ": %s", id, err);
+	else
+		mxs_info("db", "rollup scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
 }
 
 int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
@@ -184,6 +202,8 @@ int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
 	PQclear(r);
 	if (rc == 0 && state != MXS_SCAN_RUNNING)
 		analyze_scan(c, id);
+	if (rc == 0 && state == MXS_SCAN_DONE)
+		rollup_scan(c, id);
 	return rc;
 }
 

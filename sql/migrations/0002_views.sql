@@ -39,32 +39,33 @@ CREATE TABLE metrics (
 	grp         text NOT NULL,
 	ord         smallint NOT NULL,
 	label       text NOT NULL,
-	denominator text NOT NULL      -- the addresses the rate is taken over
+	denominator text NOT NULL,     -- the addresses the rate is taken over
+	bit         smallint NOT NULL UNIQUE CHECK (bit BETWEEN 0 AND 62)  -- in v_addr_bits' masks
 );
 INSERT INTO metrics VALUES
-	('funnel_open', 'funnel', 1, 'port open', 'addresses dialled (not blocked, not bad-target, no local error)'),
-	('funnel_greeting', 'funnel', 2, 'SMTP greeting', 'addresses with the port open'),
-	('funnel_ehlo', 'funnel', 3, 'EHLO accepted', 'addresses that sent a greeting'),
-	('funnel_starttls', 'funnel', 4, 'STARTTLS offered', 'addresses that accepted EHLO/HELO'),
-	('funnel_tls', 'funnel', 5, 'TLS completed', 'addresses that offered STARTTLS'),
-	('starttls_offered', 'support', 1, 'STARTTLS offered', 'addresses that accepted EHLO/HELO (SMTP servers)'),
-	('starttls_completed', 'support', 2, 'TLS handshake completed', 'addresses that accepted EHLO/HELO (SMTP servers)'),
-	('forward_secrecy', 'fs', 1, 'forward secrecy', 'TLS sessions'),
-	('legacy_version', 'legacy', 1, 'TLS 1.1 or older', 'TLS sessions'),
-	('legacy_rc4', 'legacy', 2, 'RC4 cipher', 'TLS sessions'),
-	('legacy_3des', 'legacy', 3, '3DES cipher', 'TLS sessions'),
-	('legacy_dh_small', 'legacy', 4, 'finite-field DH under 2048 bits', 'TLS sessions'),
-	('legacy_any', 'legacy', 5, 'any of the above', 'TLS sessions'),
-	('cert_trusted', 'cert', 1, 'chain trusted', 'TLS sessions'),
-	('cert_valid', 'cert', 2, 'trusted and matches the MX name', 'TLS sessions with a known MX name'),
-	('cert_self_signed', 'cert', 3, 'self-signed', 'TLS sessions'),
-	('cert_expired', 'cert', 4, 'expired', 'TLS sessions'),
-	('cert_name_mismatch', 'cert', 5, 'name does not match the MX', 'TLS sessions with a known MX name'),
-	('cert_unknown_ca', 'cert', 6, 'unknown issuer', 'TLS sessions'),
-	('tamper_mangled', 'tamper', 1, 'STARTTLS advertisement mangled (XXXXXXXA)', 'addresses that accepted EHLO/HELO'),
-	('tamper_echo', 'tamper', 2, 'STARTTLS reply echoes the command', 'addresses sent STARTTLS'),
-	('tamper_injection', 'tamper', 3, 'plaintext after the 220 to STARTTLS', 'addresses that answered STARTTLS with 220'),
-	('dane_match', 'dane', 1, 'DANE TLSA records match', 'TLS sessions with DNSSEC-validated TLSA records');
+	('funnel_open', 'funnel', 1, 'port open', 'addresses dialled (not blocked, not bad-target, no local error)', 0),
+	('funnel_greeting', 'funnel', 2, 'SMTP greeting', 'addresses with the port open', 1),
+	('funnel_ehlo', 'funnel', 3, 'EHLO accepted', 'addresses that sent a greeting', 2),
+	('funnel_starttls', 'funnel', 4, 'STARTTLS offered', 'addresses that accepted EHLO/HELO', 3),
+	('funnel_tls', 'funnel', 5, 'TLS completed', 'addresses that offered STARTTLS', 4),
+	('starttls_offered', 'support', 1, 'STARTTLS offered', 'addresses that accepted EHLO/HELO (SMTP servers)', 5),
+	('starttls_completed', 'support', 2, 'TLS handshake completed', 'addresses that accepted EHLO/HELO (SMTP servers)', 6),
+	('forward_secrecy', 'fs', 1, 'forward secrecy', 'TLS sessions', 7),
+	('legacy_version', 'legacy', 1, 'TLS 1.1 or older', 'TLS sessions', 8),
+	('legacy_rc4', 'legacy', 2, 'RC4 cipher', 'TLS sessions', 9),
+	('legacy_3des', 'legacy', 3, '3DES cipher', 'TLS sessions', 10),
+	('legacy_dh_small', 'legacy', 4, 'finite-field DH under 2048 bits', 'TLS sessions', 11),
+	('legacy_any', 'legacy', 5, 'any of the above', 'TLS sessions', 12),
+	('cert_trusted', 'cert', 1, 'chain trusted', 'TLS sessions', 13),
+	('cert_valid', 'cert', 2, 'trusted and matches the MX name', 'TLS sessions with a known MX name', 14),
+	('cert_self_signed', 'cert', 3, 'self-signed', 'TLS sessions', 15),
+	('cert_expired', 'cert', 4, 'expired', 'TLS sessions', 16),
+	('cert_name_mismatch', 'cert', 5, 'name does not match the MX', 'TLS sessions with a known MX name', 17),
+	('cert_unknown_ca', 'cert', 6, 'unknown issuer', 'TLS sessions', 18),
+	('tamper_mangled', 'tamper', 1, 'STARTTLS advertisement mangled (XXXXXXXA)', 'addresses that accepted EHLO/HELO', 19),
+	('tamper_echo', 'tamper', 2, 'STARTTLS reply echoes the command', 'addresses sent STARTTLS', 20),
+	('tamper_injection', 'tamper', 3, 'plaintext after the 220 to STARTTLS', 'addresses that answered STARTTLS with 220', 21),
+	('dane_match', 'dane', 1, 'DANE TLSA records match', 'TLS sessions with DNSSEC-validated TLSA records', 22);
 
 -- A host's registered domain: one label more than its longest public suffix.
 CREATE FUNCTION mxs_registered_domain(p_host text) RETURNS text
@@ -147,41 +148,53 @@ CREATE VIEW v_result_certs AS
 SELECT r.scan_id, r.ip, r.port, (c.ord - 1)::int AS pos, c.sha256
 FROM results r CROSS JOIN LATERAL unnest(r.chain_sha256) WITH ORDINALITY c(sha256, ord);
 
+-- Per address: which metrics it is in the denominator of (denom) and a hit of (hit), as
+-- bit masks over metrics.bit. The one place each metric's rule is written down.
+CREATE VIEW v_addr_bits AS
+SELECT a.scan_id, a.ip, a.port, b.denom, b.hit
+FROM v_addr a
+CROSS JOIN LATERAL (SELECT
+	coalesce(bit_or(1::bigint << m.bit) FILTER (WHERE f.in_denom), 0) AS denom,
+	coalesce(bit_or(1::bigint << m.bit) FILTER (WHERE f.hit), 0) AS hit
+	FROM (VALUES
+		('funnel_open', a.dialled, a.open),
+		('funnel_greeting', a.open, a.greeting),
+		('funnel_ehlo', a.greeting, a.ehlo_ok),
+		('funnel_starttls', a.ehlo_ok, a.starttls_offered),
+		('funnel_tls', a.starttls_offered, a.tls_ok),
+		('starttls_offered', a.ehlo_ok, a.starttls_offered),
+		('starttls_completed', a.ehlo_ok, a.tls_ok),
+		('forward_secrecy', a.tls_ok, a.tls_forward_secrecy),
+		('legacy_version', a.tls_ok, a.tls_version_code < 771),
+		('legacy_rc4', a.tls_ok, a.cipher_class = 'RC4'),
+		('legacy_3des', a.tls_ok, a.cipher_class = '3DES'),
+		('legacy_dh_small', a.tls_ok, (a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
+		                              AND a.tls_kex_bits < 2048),
+		('legacy_any', a.tls_ok, a.tls_version_code < 771 OR a.cipher_class IN ('RC4', '3DES')
+		                         OR ((a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
+		                             AND a.tls_kex_bits < 2048)),
+		('cert_trusted', a.tls_ok, a.tls_trusted),
+		('cert_valid', a.tls_ok AND a.tls_name_match IS NOT NULL, a.tls_trusted AND a.tls_name_match),
+		('cert_self_signed', a.tls_ok, a.tls_self_signed),
+		('cert_expired', a.tls_ok, a.tls_expired),
+		('cert_name_mismatch', a.tls_ok AND a.tls_name_match IS NOT NULL, NOT a.tls_name_match),
+		('cert_unknown_ca', a.tls_ok, NOT a.tls_trusted AND NOT coalesce(a.tls_self_signed, false)
+		                             AND a.tls_verify_code IN (2, 19, 20, 21)),
+		('tamper_mangled', a.ehlo_ok, a.tamper_mangled_starttls IS NOT NULL),
+		('tamper_echo', a.starttls_sent, a.tamper_starttls_echo),
+		('tamper_injection', a.starttls_sent AND a.outcome IN ('success', 'handshake-error', 'handshake-timeout'),
+		                     a.tamper_plaintext_after_starttls > 0),
+		('dane_match', a.tls_ok AND a.dane_tlsa > 0 AND a.dane_dnssec, a.dane_match)
+) f(metric, in_denom, hit)
+	JOIN metrics m ON m.metric = f.metric
+) b;
+
 -- (address, metric): in the metric's denominator? a hit? Rows for every metric.
 CREATE VIEW v_addr_facts AS
-SELECT a.scan_id, a.ip, a.port, f.metric, coalesce(f.in_denom, false) AS in_denom,
-	coalesce(f.hit, false) AS hit
-FROM v_addr a
-CROSS JOIN LATERAL (VALUES
-	('funnel_open', a.dialled, a.open),
-	('funnel_greeting', a.open, a.greeting),
-	('funnel_ehlo', a.greeting, a.ehlo_ok),
-	('funnel_starttls', a.ehlo_ok, a.starttls_offered),
-	('funnel_tls', a.starttls_offered, a.tls_ok),
-	('starttls_offered', a.ehlo_ok, a.starttls_offered),
-	('starttls_completed', a.ehlo_ok, a.tls_ok),
-	('forward_secrecy', a.tls_ok, a.tls_forward_secrecy),
-	('legacy_version', a.tls_ok, a.tls_version_code < 771),
-	('legacy_rc4', a.tls_ok, a.cipher_class = 'RC4'),
-	('legacy_3des', a.tls_ok, a.cipher_class = '3DES'),
-	('legacy_dh_small', a.tls_ok, (a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
-	                              AND a.tls_kex_bits < 2048),
-	('legacy_any', a.tls_ok, a.tls_version_code < 771 OR a.cipher_class IN ('RC4', '3DES')
-	                         OR ((a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
-	                             AND a.tls_kex_bits < 2048)),
-	('cert_trusted', a.tls_ok, a.tls_trusted),
-	('cert_valid', a.tls_ok AND a.tls_name_match IS NOT NULL, a.tls_trusted AND a.tls_name_match),
-	('cert_self_signed', a.tls_ok, a.tls_self_signed),
-	('cert_expired', a.tls_ok, a.tls_expired),
-	('cert_name_mismatch', a.tls_ok AND a.tls_name_match IS NOT NULL, NOT a.tls_name_match),
-	('cert_unknown_ca', a.tls_ok, NOT a.tls_trusted AND NOT coalesce(a.tls_self_signed, false)
-	                             AND a.tls_verify_code IN (2, 19, 20, 21)),
-	('tamper_mangled', a.ehlo_ok, a.tamper_mangled_starttls IS NOT NULL),
-	('tamper_echo', a.starttls_sent, a.tamper_starttls_echo),
-	('tamper_injection', a.starttls_sent AND a.outcome IN ('success', 'handshake-error', 'handshake-timeout'),
-	                     a.tamper_plaintext_after_starttls > 0),
-	('dane_match', a.tls_ok AND a.dane_tlsa > 0 AND a.dane_dnssec, a.dane_match)
-) f(metric, in_denom, hit);
+SELECT b.scan_id, b.ip, b.port, m.metric,
+	(b.denom & (1::bigint << m.bit)) <> 0 AS in_denom,
+	(b.hit & (1::bigint << m.bit)) <> 0 AS hit
+FROM v_addr_bits b CROSS JOIN metrics m;
 
 -- MX host -> address, from the domain lines and from the targets' MX names.
 CREATE VIEW v_mx_addrs AS
@@ -204,64 +217,123 @@ FROM (SELECT dm.*, coalesce(dm.pref, 0) = min(coalesce(dm.pref, 0)) OVER (PARTIT
 JOIN domains d ON d.scan_id = m.scan_id AND d.domain = m.domain
 CROSS JOIN LATERAL unnest(m.addrs) a(ip);
 
+-- Per MX host, over its addresses' masks: denom (some address in the denominator),
+-- hit_any (some such address is a hit), hit_all (every such address is a hit).
+CREATE VIEW v_mx_bits AS
+SELECT m.scan_id, m.host, bit_or(b.denom) AS denom, bit_or(b.denom & b.hit) AS hit_any,
+	bit_and(b.hit | ~b.denom) & bit_or(b.denom) AS hit_all
+FROM v_mx_addrs m JOIN v_addr_bits b ON b.scan_id = m.scan_id AND b.ip = m.ip
+GROUP BY m.scan_id, m.host;
+
 -- Per MX host and metric: any address / all addresses (of those in the denominator).
 CREATE VIEW v_mx_facts AS
-SELECT m.scan_id, m.host, f.metric,
-	bool_or(f.in_denom) AS in_denom,
-	bool_or(f.in_denom AND f.hit) AS hit_any,
-	coalesce(bool_and(f.hit) FILTER (WHERE f.in_denom), false) AS hit_all
-FROM v_mx_addrs m JOIN v_addr_facts f ON f.scan_id = m.scan_id AND f.ip = m.ip
-GROUP BY m.scan_id, m.host, f.metric;
+SELECT x.scan_id, x.host, m.metric,
+	(x.denom & (1::bigint << m.bit)) <> 0 AS in_denom,
+	(x.hit_any & (1::bigint << m.bit)) <> 0 AS hit_any,
+	(x.hit_all & (1::bigint << m.bit)) <> 0 AS hit_all
+FROM v_mx_bits x CROSS JOIN metrics m;
+
+-- Per domain, over the addresses of its MX hosts (all of them, or the primary ones):
+-- the same masks as v_mx_bits.
+CREATE VIEW v_domain_bits AS
+SELECT d.scan_id, d.domain, d.rank,
+	bit_or(b.denom) AS denom_any,
+	bit_or(b.denom & b.hit) AS hit_any,
+	bit_and(b.hit | ~b.denom) & bit_or(b.denom) AS hit_all,
+	coalesce(bit_or(b.denom) FILTER (WHERE d.is_primary), 0) AS denom_primary,
+	coalesce(bit_or(b.denom & b.hit) FILTER (WHERE d.is_primary), 0) AS hit_primary
+FROM v_domain_addrs d JOIN v_addr_bits b ON b.scan_id = d.scan_id AND b.ip = d.ip
+GROUP BY d.scan_id, d.domain, d.rank;
+
+-- The three domain rules over v_domain_bits' masks: (rule, denominator mask, hit mask).
+CREATE FUNCTION mxs_domain_rules(d v_domain_bits)
+RETURNS TABLE (rule text, denom bigint, hit bigint)
+LANGUAGE sql IMMUTABLE AS $$
+	VALUES ('any_mx', d.denom_any, d.hit_any), ('all_mx', d.denom_any, d.hit_all),
+	       ('primary_mx', d.denom_primary, d.hit_primary)
+$$;
 
 -- Per domain and metric under the three rules.
 CREATE VIEW v_domain_facts AS
-SELECT g.scan_id, g.domain, g.rank, g.metric, r.rule, r.in_denom, r.hit
-FROM (
-	SELECT d.scan_id, d.domain, d.rank, f.metric,
-		bool_or(f.in_denom) AS denom_any,
-		bool_or(f.in_denom AND f.hit) AS hit_any,
-		coalesce(bool_and(f.hit) FILTER (WHERE f.in_denom), false) AS hit_all,
-		coalesce(bool_or(f.in_denom) FILTER (WHERE d.is_primary), false) AS denom_primary,
-		coalesce(bool_or(f.in_denom AND f.hit) FILTER (WHERE d.is_primary), false) AS hit_primary
-	FROM v_domain_addrs d JOIN v_addr_facts f ON f.scan_id = d.scan_id AND f.ip = d.ip
-	GROUP BY d.scan_id, d.domain, d.rank, f.metric
-) g
-CROSS JOIN LATERAL (VALUES
-	('any_mx', g.denom_any, g.hit_any),
-	('all_mx', g.denom_any, g.hit_all),
-	('primary_mx', g.denom_primary, g.hit_primary)
-) r(rule, in_denom, hit);
+SELECT d.scan_id, d.domain, d.rank, m.metric, r.rule,
+	(r.denom & (1::bigint << m.bit)) <> 0 AS in_denom,
+	(r.hit & (1::bigint << m.bit)) <> 0 AS hit
+FROM v_domain_bits d CROSS JOIN LATERAL mxs_domain_rules(d) r CROSS JOIN metrics m;
 
--- Every rate, every level. n and n_denom are counts (level domain_w: sums of 1/rank).
-CREATE VIEW v_rates AS
-WITH addr AS (
-	SELECT scan_id, metric, 'address'::text AS level, '-'::text AS rule, 'all'::text AS bucket,
-		count(*) FILTER (WHERE in_denom)::numeric AS n_denom,
-		count(*) FILTER (WHERE in_denom AND hit)::numeric AS n
-	FROM v_addr_facts GROUP BY scan_id, metric
-), mx AS (
-	SELECT f.scan_id, f.metric, 'mx'::text, r.rule, 'all'::text,
-		count(*) FILTER (WHERE f.in_denom)::numeric,
-		count(*) FILTER (WHERE f.in_denom AND (CASE r.rule WHEN 'any' THEN f.hit_any ELSE f.hit_all END))::numeric
-	FROM v_mx_facts f CROSS JOIN (VALUES ('any'), ('all')) r(rule)
-	GROUP BY f.scan_id, f.metric, r.rule
-), dom AS (
-	SELECT f.scan_id, f.metric, f.rule, b.bucket,
-		count(*) FILTER (WHERE f.in_denom)::numeric AS c_denom,
-		count(*) FILTER (WHERE f.in_denom AND f.hit)::numeric AS c_hit,
-		sum(1.0 / f.rank) FILTER (WHERE f.in_denom AND f.rank > 0) AS w_denom,
-		sum(1.0 / f.rank) FILTER (WHERE f.in_denom AND f.hit AND f.rank > 0) AS w_hit
-	FROM v_domain_facts f
-	JOIN rank_buckets b ON b.max_rank IS NULL OR f.rank <= b.max_rank
-	GROUP BY f.scan_id, f.metric, f.rule, b.bucket
-), x AS (
-	SELECT * FROM addr
-	UNION ALL SELECT * FROM mx
+-- Every rate of one scan, computed from the results: the masks are counted by distinct
+-- pattern first (a few hundred), so a million domains cost one pass, not one per metric.
+-- n and n_denom are counts (level domain_w: sums of 1/rank).
+CREATE FUNCTION mxs_rates_live(p_scan bigint)
+RETURNS TABLE (metric text, level text, rule text, bucket text, n_denom numeric, n numeric)
+LANGUAGE sql STABLE AS $$
+	WITH a AS (
+		SELECT denom, hit, count(*) AS c FROM v_addr_bits WHERE scan_id = p_scan GROUP BY denom, hit
+	), x AS (
+		SELECT denom, hit_any, hit_all, count(*) AS c FROM v_mx_bits WHERE scan_id = p_scan
+		GROUP BY denom, hit_any, hit_all
+	), d AS (
+		SELECT b.bucket, r.rule, r.denom, r.hit, count(*) AS c,
+			sum(1.0 / f.rank) FILTER (WHERE f.rank > 0) AS w
+		FROM v_domain_bits f
+		CROSS JOIN LATERAL mxs_domain_rules(f) r
+		JOIN rank_buckets b ON b.max_rank IS NULL OR f.rank <= b.max_rank
+		WHERE f.scan_id = p_scan
+		GROUP BY b.bucket, r.rule, r.denom, r.hit
+	), dm AS (
+		SELECT m.metric, d.rule, d.bucket,
+			coalesce(sum(d.c) FILTER (WHERE (d.denom & k.k) <> 0), 0) AS c_denom,
+			coalesce(sum(d.c) FILTER (WHERE (d.denom & d.hit & k.k) <> 0), 0) AS c_hit,
+			coalesce(sum(d.w) FILTER (WHERE (d.denom & k.k) <> 0), 0) AS w_denom,
+			coalesce(sum(d.w) FILTER (WHERE (d.denom & d.hit & k.k) <> 0), 0) AS w_hit
+		FROM d CROSS JOIN metrics m CROSS JOIN LATERAL (SELECT 1::bigint << m.bit) k(k)
+		GROUP BY m.metric, d.rule, d.bucket
+	)
+	SELECT m.metric, 'address'::text, '-'::text, 'all'::text,
+		coalesce(sum(a.c) FILTER (WHERE (a.denom & k.k) <> 0), 0),
+		coalesce(sum(a.c) FILTER (WHERE (a.denom & a.hit & k.k) <> 0), 0)
+	FROM a CROSS JOIN metrics m CROSS JOIN LATERAL (SELECT 1::bigint << m.bit) k(k)
+	GROUP BY m.metric
 	UNION ALL
-	SELECT d.scan_id, d.metric, l.level, d.rule, d.bucket, l.n_denom, l.n
-	FROM dom d CROSS JOIN LATERAL (VALUES
-		('domain', d.c_denom, d.c_hit),
-		('domain_w', coalesce(d.w_denom, 0), coalesce(d.w_hit, 0))) l(level, n_denom, n)
+	SELECT m.metric, 'mx', r.rule, 'all',
+		coalesce(sum(x.c) FILTER (WHERE (x.denom & k.k) <> 0), 0),
+		coalesce(sum(x.c) FILTER (WHERE (r.hit & k.k) <> 0), 0)
+	FROM x CROSS JOIN LATERAL (VALUES ('any', x.hit_any), ('all', x.hit_all)) r(rule, hit)
+	CROSS JOIN metrics m CROSS JOIN LATERAL (SELECT 1::bigint << m.bit) k(k)
+	GROUP BY m.metric, r.rule
+	UNION ALL
+	SELECT dm.metric, l.level, dm.rule, dm.bucket, l.n_denom, l.n
+	FROM dm CROSS JOIN LATERAL (VALUES ('domain', dm.c_denom, dm.c_hit),
+	                                   ('domain_w', dm.w_denom, dm.w_hit)) l(level, n_denom, n)
+$$;
+
+-- The rates of finished scans, stored when the scan finishes (mxs_rollup): v_rates reads
+-- these instead of recomputing. Writing a scan's rows through mxsurvey deletes its rollup;
+-- after changing rows by hand, run SELECT mxs_rollup(scan) again.
+CREATE TABLE scan_rollups (
+	scan_id     bigint PRIMARY KEY REFERENCES scans (id) ON DELETE CASCADE,
+	computed_at timestamptz NOT NULL DEFAULT now(),
+	results     bigint NOT NULL,
+	tls13_pct   numeric
+);
+CREATE TABLE scan_rates (
+	scan_id bigint NOT NULL REFERENCES scan_rollups (scan_id) ON DELETE CASCADE,
+	metric  text NOT NULL,
+	level   text NOT NULL,
+	rule    text NOT NULL,
+	bucket  text NOT NULL,
+	n_denom numeric NOT NULL,
+	n       numeric NOT NULL,
+	PRIMARY KEY (scan_id, metric, level, rule, bucket)
+);
+
+-- Every rate, every level, every scan: stored for rolled-up scans, computed for the rest.
+CREATE VIEW v_rates AS
+WITH x AS (
+	SELECT r.scan_id, r.metric, r.level, r.rule, r.bucket, r.n_denom, r.n FROM scan_rates r
+	UNION ALL
+	SELECT s.id, l.metric, l.level, l.rule, l.bucket, l.n_denom, l.n
+	FROM scans s CROSS JOIN LATERAL mxs_rates_live(s.id) l
+	WHERE NOT EXISTS (SELECT 1 FROM scan_rollups u WHERE u.scan_id = s.id)
 )
 SELECT x.scan_id, x.metric, m.grp, m.ord, m.label, x.level, x.rule, x.bucket,
 	CASE x.level
@@ -529,17 +601,39 @@ WHERE p.prev_id IS NOT NULL;
 CREATE VIEW v_change_summary AS
 SELECT from_scan, to_scan, change, count(*) AS n FROM v_change GROUP BY from_scan, to_scan, change;
 
--- Headline numbers of every scan, for trends.
+-- Headline numbers of every scan, for trends (stored by mxs_rollup for finished scans).
 CREATE VIEW v_trend AS
 SELECT s.id AS scan_id, s.started_at, s.label,
-	(SELECT count(*) FROM results r WHERE r.scan_id = s.id) AS results,
+	CASE WHEN u.scan_id IS NOT NULL THEN u.results
+	     ELSE (SELECT count(*) FROM results r WHERE r.scan_id = s.id) END AS results,
 	max(v.pct) FILTER (WHERE v.metric = 'starttls_offered' AND v.level = 'address') AS starttls_offered_pct,
 	max(v.pct) FILTER (WHERE v.metric = 'starttls_completed' AND v.level = 'address') AS tls_completed_pct,
 	max(v.pct) FILTER (WHERE v.metric = 'cert_trusted' AND v.level = 'address') AS trusted_pct,
 	max(v.pct) FILTER (WHERE v.metric = 'forward_secrecy' AND v.level = 'address') AS forward_secrecy_pct,
 	max(v.pct) FILTER (WHERE v.metric = 'starttls_offered' AND v.level = 'domain'
 	                   AND v.rule = 'any_mx' AND v.bucket = 'all') AS domain_starttls_pct,
-	(SELECT t.pct FROM v_tls_versions t WHERE t.scan_id = s.id AND t.level = 'address'
-	   AND t.version = 'TLSv1.3') AS tls13_pct
-FROM scans s LEFT JOIN v_rates v ON v.scan_id = s.id
-GROUP BY s.id, s.started_at, s.label;
+	CASE WHEN u.scan_id IS NOT NULL THEN u.tls13_pct
+	     ELSE (SELECT t.pct FROM v_tls_versions t WHERE t.scan_id = s.id AND t.level = 'address'
+	             AND t.version = 'TLSv1.3') END AS tls13_pct
+FROM scans s
+LEFT JOIN scan_rollups u ON u.scan_id = s.id
+LEFT JOIN v_rates v ON v.scan_id = s.id
+GROUP BY s.id, s.started_at, s.label, u.scan_id, u.results, u.tls13_pct;
+
+-- Store the rates and trend figures of a scan (done when a scan finishes; run again
+-- after changing its rows by hand).
+CREATE FUNCTION mxs_rollup(p_scan bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM scans WHERE id = p_scan) THEN
+		RAISE EXCEPTION 'no scan %', p_scan;
+	END IF;
+	PERFORM pg_advisory_xact_lock(28025, p_scan::integer);  -- 28025: this function's key
+	DELETE FROM scan_rollups WHERE scan_id = p_scan;
+	INSERT INTO scan_rollups (scan_id, results, tls13_pct)
+	SELECT p_scan, (SELECT count(*) FROM results WHERE scan_id = p_scan),
+		(SELECT pct FROM v_tls_versions WHERE scan_id = p_scan AND level = 'address'
+		   AND version = 'TLSv1.3');
+	INSERT INTO scan_rates (scan_id, metric, level, rule, bucket, n_denom, n)
+	SELECT p_scan, l.metric, l.level, l.rule, l.bucket, l.n_denom, l.n FROM mxs_rates_live(p_scan) l;
+END $$;

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import unittest
 
-from pg import PgCluster, private_env
+from pg import PgCluster, private_env, wait_for
 from pgfleet import night1_domains, night1_results, night2_results
 from pgrecords import write_jsonl
 
@@ -230,12 +230,129 @@ class Views(unittest.TestCase):
         self.assertEqual(rows, [[self.s1, "17", pct(9, 11), pct(6, 11)],
                                 [self.s2, "5", "60.00", "60.00"]])
 
+    def rates(self, sql, scan):
+        return sorted(tuple(str(x) for x in r) for r in self.pg.query(sql % {"s": scan}))
+
+    def test_rates_stored_at_finish_equal_live(self):
+        """Ingest finished both scans, which stored their rates; v_rates reads those, and
+        they equal what mxs_rates_live computes from the rows now."""
+        self.assertEqual(self.pg.query("SELECT scan_id, results FROM scan_rollups ORDER BY 1"),
+                         [[self.s1, "17"], [self.s2, "5"]])
+        for scan in (self.s1, self.s2):
+            stored = self.rates("SELECT metric, level, rule, bucket, n_denom, n FROM scan_rates"
+                                " WHERE scan_id = %(s)s", scan)
+            self.assertGreater(len(stored), 60)
+            self.assertEqual(stored, self.rates("SELECT * FROM mxs_rates_live(%(s)s)", scan))
+            self.assertEqual(stored, self.rates("SELECT metric, level, rule, bucket, n_denom, n"
+                                                " FROM v_rates WHERE scan_id = %(s)s", scan))
+
+    def test_rates_equal_plain_aggregation(self):
+        """The bit-pattern counting of mxs_rates_live equals counting the per-metric rows
+        of v_addr_facts, v_mx_facts and v_domain_facts one by one."""
+        plain = """
+            SELECT metric, 'address', '-', 'all', count(*) FILTER (WHERE in_denom)::numeric,
+                count(*) FILTER (WHERE in_denom AND hit)::numeric
+            FROM v_addr_facts WHERE scan_id = %(s)s GROUP BY metric
+            UNION ALL
+            SELECT f.metric, 'mx', r.rule, 'all', count(*) FILTER (WHERE f.in_denom)::numeric,
+                count(*) FILTER (WHERE f.in_denom
+                                 AND CASE r.rule WHEN 'any' THEN f.hit_any ELSE f.hit_all END)::numeric
+            FROM v_mx_facts f CROSS JOIN (VALUES ('any'), ('all')) r(rule)
+            WHERE f.scan_id = %(s)s GROUP BY f.metric, r.rule
+            UNION ALL
+            SELECT f.metric, l.level, f.rule, b.bucket,
+                CASE l.level WHEN 'domain' THEN count(*) FILTER (WHERE f.in_denom)::numeric
+                     ELSE coalesce(sum(1.0 / f.rank) FILTER (WHERE f.in_denom AND f.rank > 0), 0) END,
+                CASE l.level WHEN 'domain' THEN count(*) FILTER (WHERE f.in_denom AND f.hit)::numeric
+                     ELSE coalesce(sum(1.0 / f.rank) FILTER (WHERE f.in_denom AND f.hit AND f.rank > 0), 0) END
+            FROM v_domain_facts f
+            JOIN rank_buckets b ON b.max_rank IS NULL OR f.rank <= b.max_rank
+            CROSS JOIN (VALUES ('domain'), ('domain_w')) l(level)
+            WHERE f.scan_id = %(s)s GROUP BY f.metric, l.level, f.rule, b.bucket"""
+        for scan in (self.s1, self.s2):
+            self.assertEqual(self.rates(plain, scan),
+                             self.rates("SELECT * FROM mxs_rates_live(%(s)s)", scan))
+
     def test_every_view_answers(self):
         views = [r[0] for r in self.pg.query(
             "SELECT viewname FROM pg_views WHERE schemaname = 'public' ORDER BY 1")]
         self.assertGreaterEqual(len(views), 30)
         for v in views:
             self.pg.query("SELECT * FROM %s LIMIT 1" % v)
+
+
+class Rollups(unittest.TestCase):
+    """The stored rates follow the rows: writing to a finished scan drops them (v_rates
+    computes live), finishing or `mxsurvey db rollup` stores them again."""
+
+    def setUp(self):
+        self.pg = PgCluster().__enter__()
+        self.addCleanup(self.pg.__exit__, None, None, None)
+        self.tmp = tempfile.mkdtemp(prefix="mxs-rollup-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.env = private_env(self.tmp)
+
+    def mxs(self, *args, rc=0):
+        r = subprocess.run([MXS, *args], env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, rc, r.stderr)
+        return r.stdout + r.stderr
+
+    def offered(self, scan):
+        return self.pg.query("SELECT n_denom, n FROM v_rates WHERE scan_id = %s"
+                             " AND metric = 'starttls_offered' AND level = 'address'" % scan)
+
+    def spoil(self, scan):
+        """Damage the stored figure by hand: shows whether v_rates reads it."""
+        self.pg.execute("UPDATE scan_rates SET n = 999 WHERE scan_id = %s"
+                        " AND metric = 'starttls_offered' AND level = 'address'" % scan)
+
+    def rolled_up(self, scan):
+        return self.pg.scalar("SELECT count(*) FROM scan_rollups WHERE scan_id = %s" % scan) == "1"
+
+    def test_write_drops_rollup_and_db_rollup_restores_it(self):
+        recs = night2_results()
+        path = os.path.join(self.tmp, "a.jsonl")
+        write_jsonl(path, recs[:-2])
+        self.mxs("ingest", "--db", self.pg.url, "--label", "n", path)
+        sid = self.pg.scalar("SELECT id FROM scans WHERE label = 'n'")
+        self.assertEqual(self.pg.scalar("SELECT results FROM scan_rollups WHERE scan_id = %s" % sid),
+                         str(len(recs) - 2))
+        before = self.offered(sid)
+        self.spoil(sid)
+        self.assertEqual(self.offered(sid)[0][1], "999")
+        self.assertIn("rates stored", self.mxs("db", "--db", self.pg.url, "rollup", str(sid)))
+        self.assertEqual(self.offered(sid), before)
+
+        # a running writer: each batch drops the rollup in its own transaction
+        tail = os.path.join(self.tmp, "b.jsonl")
+        write_jsonl(tail, recs[-2:])
+        with open(tail) as f:
+            lines = f.read().splitlines(keepends=True)
+        p = subprocess.Popen([MXS, "ingest", "--db", self.pg.url, "--scan", str(sid),
+                              "--flush-ms", "50", "-q", "-"], env=self.env, stdin=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+        for n, line in enumerate(lines, len(recs) - 1):
+            self.pg.execute("SELECT mxs_rollup(%s)" % sid)
+            self.spoil(sid)
+            p.stdin.write(line)
+            p.stdin.flush()
+            # --flush-ms: a line from a slow pipe is stored within 50 ms, not at EOF
+            self.assertTrue(wait_for(lambda: self.pg.scalar(
+                "SELECT count(*) FROM results WHERE scan_id = %s" % sid) == str(n), timeout=20))
+            self.assertFalse(self.rolled_up(sid))
+            self.assertNotEqual(self.offered(sid)[0][1], "999")
+        p.stdin.close()
+        self.assertEqual(p.wait(30), 0, p.stderr.read())
+        # finishing stored the rates of the whole scan again
+        self.assertTrue(self.rolled_up(sid))
+        whole = self.offered(sid)
+        self.assertEqual(whole, self.pg.query(
+            "SELECT n_denom, n FROM mxs_rates_live(%s) WHERE metric = 'starttls_offered'"
+            " AND level = 'address'" % sid))
+        self.assertNotEqual(whole, before)
+        self.assertIn("no scan 4242", self.mxs("db", "--db", self.pg.url, "rollup", "4242", rc=5))
 
 
 if __name__ == "__main__":
