@@ -8,6 +8,7 @@
  *   done N             the targets of scan N that have a result (what --resume skips)
  *   drop-scan N        drop scan N and its partitions
  *   rollup N           store scan N's rates again (after changing its rows by hand)
+ *   suffixes [FILE]    load the Public Suffix List's ICANN section (provider grouping)
  *   retention DAYS     drop scans that started more than DAYS days ago
  */
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include "exitcode.h"
 #include "ingest.h"
 #include "log.h"
+#include "suffixes.h"
 
 static void usage(FILE *out)
 {
@@ -36,6 +38,8 @@ static void usage(FILE *out)
 	        "  drop-scan N      drop scan N and its partitions\n"
 	        "  rollup N         store scan N's rates again (done when a scan finishes;\n"
 	        "                   needed only after changing its rows by hand)\n"
+	        "  suffixes [FILE]  load the ICANN section of the Public Suffix List for\n"
+	        "                   provider grouping (default " MXS_PSL_DEFAULT_PATH ")\n"
 	        "  retention DAYS   drop scans started more than DAYS days ago\n");
 }
 
@@ -47,7 +51,7 @@ struct db_subcommand {
 
 static const struct db_subcommand db_subcommands[] = {
 	{ "migrate", 0 }, { "status", 0 }, { "url", 0 }, { "scans", 0 },
-	{ "done", 1 }, { "drop-scan", 1 }, { "rollup", 1 }, { "retention", 1 },
+	{ "done", 1 }, { "drop-scan", 1 }, { "rollup", 1 }, { "retention", 1 }, { "suffixes", 0 },
 };
 
 static const struct db_subcommand *find_subcommand(const char *name)
@@ -203,8 +207,11 @@ int cmd_db(int argc, char **argv)
 	} else if (strcmp(sub, "status") == 0) {
 		int v = mxs_db_schema_version(pg, err, sizeof(err));
 		printf("database: %s\nschema version: %d\n", PQdb(pg), v);
-		if (v > 0 && print_query(pg, "SELECT count(*) AS scans, coalesce(sum(results_stored), 0)"
-		                             " AS results FROM scans", 0, NULL) != 0)
+		if (v > 0 && (print_query(pg, "SELECT count(*) AS scans, coalesce(sum(results_stored), 0)"
+		                              " AS results FROM scans", 0, NULL) != 0 ||
+		              print_query(pg, "SELECT rules AS public_suffix_rules, source,"
+		                              " to_char(loaded_at, 'YYYY-MM-DD HH24:MI') AS loaded"
+		                              " FROM public_suffix_source", 0, NULL) != 0))
 			rc = MXS_EXIT_DB;
 	} else if (strcmp(sub, "url") == 0) {
 		printf("%s\n", mxs_db_conninfo(db));
@@ -232,6 +239,19 @@ int cmd_db(int argc, char **argv)
 			rc = MXS_EXIT_DB;
 		else
 			printf("scan %s: rates stored\n", arg);
+	} else if (strcmp(sub, "suffixes") == 0) {
+		size_t skipped = 0;
+		const char *path = arg != NULL ? arg : MXS_PSL_DEFAULT_PATH;
+		long n = mxs_db_load_suffixes(pg, path, &skipped, err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, "mxsurvey db suffixes: %s\n", err);
+			rc = n == MXS_PSL_BAD_FILE ? MXS_EXIT_BAD_INPUT : MXS_EXIT_DB;
+		} else {
+			printf("%ld public suffix rules loaded from %s", n, path);
+			if (skipped > 0)
+				printf(" (%zu malformed rules left out)", skipped);
+			printf("\n");
+		}
 	} else if (strcmp(sub, "retention") == 0) {
 		char n[32] = "0";
 		if (exec_one(pg,

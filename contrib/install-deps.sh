@@ -7,7 +7,7 @@ SUDO=""
 pkgs=(
   build-essential cmake pkg-config clang python3
   libssl-dev libevent-dev libc-ares-dev libpq-dev libjansson-dev libcmocka-dev
-  postgresql postgresql-contrib openssl
+  postgresql postgresql-contrib openssl publicsuffix
   unbound nsd ldnsutils dnsperf nginx postfix
   chromium time
 )

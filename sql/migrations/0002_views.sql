@@ -17,9 +17,10 @@ INSERT INTO rank_buckets VALUES
 	('all', NULL, 0), ('top100', 100, 1), ('top1k', 1000, 2), ('top10k', 10000, 3),
 	('top100k', 100000, 4), ('top1m', 1000000, 5);
 
--- Multi-label public suffixes used to find a host's registered domain ("co.uk": the
--- registered domain of mx.example.co.uk is example.co.uk). A short built-in list; load
--- the full Public Suffix List into this table for exact provider grouping.
+-- Public suffixes used to find a host's registered domain ("co.uk": the registered
+-- domain of mx.example.co.uk is example.co.uk), as Public Suffix List rules: "co.uk",
+-- "*.ck" (every label under ck), "!www.ck" (an exception to a wildcard). A short built-in
+-- list of multi-label suffixes; `mxsurvey db suffixes` loads the whole ICANN section.
 CREATE TABLE public_suffixes (suffix text PRIMARY KEY);
 INSERT INTO public_suffixes VALUES
 	('co.uk'), ('org.uk'), ('ac.uk'), ('gov.uk'), ('me.uk'), ('net.uk'), ('ltd.uk'), ('plc.uk'),
@@ -31,6 +32,15 @@ INSERT INTO public_suffixes VALUES
 	('com.ar'), ('com.mx'), ('com.co'), ('com.tr'), ('net.tr'), ('org.tr'), ('com.ua'), ('com.pl'),
 	('net.pl'), ('org.pl'), ('com.ru'), ('com.es'), ('com.pt'), ('co.at'), ('or.at'), ('com.vn'),
 	('com.ph'), ('co.th'), ('in.th'), ('com.eg'), ('com.sa'), ('com.pk'), ('com.ng');
+
+CREATE TABLE public_suffix_source (
+	singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	source    text NOT NULL,
+	rules     integer NOT NULL,
+	loaded_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO public_suffix_source (source, rules)
+SELECT 'built-in list (sql/migrations/0002_views.sql)', count(*) FROM public_suffixes;
 
 -- The metrics of v_rates: which address is in the denominator, which one is a hit
 -- (v_addr_facts), and how people should read them.
@@ -67,13 +77,23 @@ INSERT INTO metrics VALUES
 	('tamper_injection', 'tamper', 3, 'plaintext after the 220 to STARTTLS', 'addresses that answered STARTTLS with 220', 21),
 	('dane_match', 'dane', 1, 'DANE TLSA records match', 'TLS sessions with DNSSEC-validated TLSA records', 22);
 
--- A host's registered domain: one label more than its longest public suffix.
+-- Is a name (of two labels or more) a public suffix under the rules above?
+CREATE FUNCTION mxs_is_public_suffix(p_name text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT EXISTS (SELECT 1 FROM public_suffixes WHERE suffix = p_name)
+	    OR (EXISTS (SELECT 1 FROM public_suffixes
+	                 WHERE suffix = '*.' || substr(p_name, strpos(p_name, '.') + 1))
+	        AND NOT EXISTS (SELECT 1 FROM public_suffixes WHERE suffix = '!' || p_name))
+$$;
+
+-- A host's registered domain: one label more than its longest public suffix (a single
+-- label, the TLD, when no longer one matches).
 CREATE FUNCTION mxs_registered_domain(p_host text) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT coalesce(
 		(SELECT array_to_string(a.lab[b.n - k : b.n], '.')
 		   FROM generate_series(b.n - 1, 2, -1) k
-		  WHERE array_to_string(a.lab[b.n - k + 1 : b.n], '.') IN (SELECT suffix FROM public_suffixes)
+		  WHERE mxs_is_public_suffix(array_to_string(a.lab[b.n - k + 1 : b.n], '.'))
 		  ORDER BY k DESC LIMIT 1),
 		array_to_string(a.lab[greatest(b.n - 1, 1) : b.n], '.'))
 	FROM (SELECT string_to_array(rtrim(lower(p_host), '.'), '.') AS lab) a,

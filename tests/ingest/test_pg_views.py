@@ -355,5 +355,67 @@ class Rollups(unittest.TestCase):
         self.assertIn("no scan 4242", self.mxs("db", "--db", self.pg.url, "rollup", "4242", rc=5))
 
 
+class Suffixes(unittest.TestCase):
+    """`mxsurvey db suffixes` replaces the built-in list with a Public Suffix List's ICANN
+    section, and mxs_registered_domain() applies its plain, wildcard and exception rules."""
+
+    def setUp(self):
+        self.pg = PgCluster().__enter__()
+        self.addCleanup(self.pg.__exit__, None, None, None)
+        self.tmp = tempfile.mkdtemp(prefix="mxs-psl-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.env = private_env(self.tmp)
+        self.assertEqual(self.db("migrate").returncode, 0)
+
+    def db(self, *args):
+        return subprocess.run([MXS, "db", "--db", self.pg.url, *args], env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def registered(self, *hosts):
+        return [self.pg.scalar("SELECT mxs_registered_domain('%s')" % h) for h in hosts]
+
+    def test_load_and_rules(self):
+        hosts = ("mx.example.co.uk", "MX1.Example.COM.", "a.b.example.ck", "mx.www.ck",
+                 "mx.shop.blogspot.com", "localhost")
+        # the built-in list knows co.uk, nothing of .ck
+        self.assertEqual(self.registered(*hosts),
+                         ["example.co.uk", "example.com", "example.ck", "www.ck",
+                          "blogspot.com", "localhost"])
+        path = os.path.join(self.tmp, "psl.dat")
+        with open(path, "w") as f:
+            f.write("// ===BEGIN ICANN DOMAINS===\nuk\nco.uk\ncom\n*.ck\n!www.ck\n"
+                    "// ===END ICANN DOMAINS===\n// ===BEGIN PRIVATE DOMAINS===\n"
+                    "blogspot.com\n// ===END PRIVATE DOMAINS===\n")
+        r = self.db("suffixes", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "5 public suffix rules loaded from %s\n" % path)
+        # *.ck makes example.ck a suffix; !www.ck excepts www.ck; the private section is
+        # left out, so blogspot.com stays one provider
+        self.assertEqual(self.registered(*hosts),
+                         ["example.co.uk", "example.com", "b.example.ck", "www.ck",
+                          "blogspot.com", "localhost"])
+        self.assertIn(path, self.db("status").stdout)
+        # a file that is not a list: bad input (4), and the loaded rules stay
+        bad = os.path.join(self.tmp, "not.dat")
+        with open(bad, "w") as f:
+            f.write("co.uk\n")
+        r = self.db("suffixes", bad)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("not a Public Suffix List", r.stderr)
+        self.assertEqual(self.db("suffixes", os.path.join(self.tmp, "missing")).returncode, 4)
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM public_suffixes"), "5")
+
+    def test_debian_list(self):
+        if not os.path.exists("/usr/share/publicsuffix/public_suffix_list.dat"):
+            self.skipTest("package publicsuffix not installed")
+        r = self.db("suffixes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(int(r.stdout.split()[0]), 5000)
+        self.assertEqual(self.registered("mx.example.co.uk", "mail.example.com.au",
+                                         "aspmx.l.google.com", "mx.example.kawasaki.jp"),
+                         ["example.co.uk", "example.com.au", "google.com",
+                          "mx.example.kawasaki.jp"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
