@@ -89,13 +89,17 @@ static const struct section_spec specs[] = {
 	{ "providers", "Provider concentration (top 10) and what they negotiate",
 	  "mail domains (domains with an MX host); provider = registered domain of the primary MX",
 	  CHART_BARS, 0, { 3, -1 }, 0,
-	  "SELECT p.provider, p.n AS domains, p.cumulative_pct, p.pct,"
+	  /* v_provider_tls once for the scan, not once per provider: the provider of an
+	   * address is computed, so a per-provider filter cannot use an index */
+	  "WITH top AS MATERIALIZED (SELECT provider, n, cumulative_pct, pct"
+	  "  FROM v_provider_concentration WHERE scan_id = $1 ORDER BY n DESC, provider LIMIT 10),"
+	  " tls AS MATERIALIZED (SELECT DISTINCT ON (provider) provider, tls_version, cipher_openssl"
+	  "  FROM v_provider_tls WHERE scan_id = $1 AND provider IN (SELECT provider FROM top)"
+	  "  ORDER BY provider, n DESC, tls_version DESC, cipher_openssl)"
+	  " SELECT p.provider, p.n AS domains, p.cumulative_pct, p.pct,"
 	  " coalesce(t.tls_version, '-') AS top_version, coalesce(t.cipher_openssl, '-') AS top_cipher"
-	  " FROM v_provider_concentration p"
-	  " LEFT JOIN LATERAL (SELECT tls_version, cipher_openssl FROM v_provider_tls x"
-	  "  WHERE x.scan_id = p.scan_id AND x.provider = p.provider ORDER BY n DESC,"
-	  "  tls_version DESC, cipher_openssl LIMIT 1) t ON true"
-	  " WHERE p.scan_id = $1 ORDER BY p.n DESC, p.provider LIMIT 10" },
+	  " FROM top p LEFT JOIN tls t ON t.provider = p.provider"
+	  " ORDER BY p.n DESC, p.provider" },
 	{ "software", "MTA software from the greeting", "addresses that sent a greeting",
 	  CHART_BARS, 0, { 2, -1 }, 0,
 	  "SELECT software, n, pct FROM v_mta_software WHERE scan_id = $1 AND level = 'address'"

@@ -134,7 +134,7 @@ CREATE VIEW v_addr AS
 SELECT r.scan_id, r.ip, r.port, r.mx, o.name AS outcome, r.start,
 	s.dialled, s.open, s.greeting, s.ehlo_ok, s.starttls_offered, s.tls_ok,
 	tv.name AS tls_version, r.tls_version AS tls_version_code, r.tls_cipher, r.tls_cipher_openssl,
-	mxs_cipher_class(r.tls_cipher, r.tls_cipher_openssl) AS cipher_class,
+	s.cipher_class,
 	r.tls_forward_secrecy, r.tls_kex, r.tls_kex_group, r.tls_kex_bits,
 	r.tls_trusted, r.tls_self_signed, r.tls_expired, r.tls_name_match, r.tls_verify_code,
 	r.dane_tlsa, r.dane_dnssec, r.dane_match,
@@ -153,7 +153,8 @@ CROSS JOIN LATERAL (SELECT
 	d AND op AND r.greeting_code IS NOT NULL AND r.ehlo_code = 250 AS ehlo_ok,
 	d AND op AND r.greeting_code IS NOT NULL AND r.ehlo_code = 250 AND offered AS starttls_offered,
 	d AND op AND r.greeting_code IS NOT NULL AND r.ehlo_code = 250 AND offered
-	  AND r.tls_version IS NOT NULL AS tls_ok
+	  AND r.tls_version IS NOT NULL AS tls_ok,
+	mxs_cipher_class(r.tls_cipher, r.tls_cipher_openssl) AS cipher_class
 	FROM (SELECT
 		o.name NOT IN ('blocked', 'bad-target', 'local-error') AS d,
 		o.name NOT IN ('connection-refused', 'connection-timeout', 'unreachable')
@@ -161,6 +162,7 @@ CROSS JOIN LATERAL (SELECT
 		(r.tls_version IS NOT NULL
 		 OR EXISTS (SELECT 1 FROM unnest(r.ehlo_extensions) e
 		             WHERE upper(split_part(e, ' ', 1)) = 'STARTTLS')) AS offered) f
+	OFFSET 0  -- evaluated once per row: otherwise every use of a flag repeats its whole chain
 ) s;
 
 -- The certificates of each result with their chain position (0 = leaf).
@@ -168,46 +170,51 @@ CREATE VIEW v_result_certs AS
 SELECT r.scan_id, r.ip, r.port, (c.ord - 1)::int AS pos, c.sha256
 FROM results r CROSS JOIN LATERAL unnest(r.chain_sha256) WITH ORDINALITY c(sha256, ord);
 
+-- One fact of an address: bit k of the low word when it is in metric k's denominator,
+-- bit k of the high word when it is a hit (k = metrics.bit, below 32).
+CREATE FUNCTION mxs_fact(k integer, in_denom boolean, hit boolean) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN in_denom THEN 1::bigint << k ELSE 0 END
+	     | CASE WHEN hit THEN 1::bigint << (k + 32) ELSE 0 END
+$$;
+
 -- Per address: which metrics it is in the denominator of (denom) and a hit of (hit), as
--- bit masks over metrics.bit. The one place each metric's rule is written down.
+-- bit masks over metrics.bit. The one place each metric's rule is written down, one
+-- line per metric: (bit, in the denominator, a hit). Plain expressions, so a million
+-- addresses take seconds.
 CREATE VIEW v_addr_bits AS
-SELECT a.scan_id, a.ip, a.port, b.denom, b.hit
-FROM v_addr a
-CROSS JOIN LATERAL (SELECT
-	coalesce(bit_or(1::bigint << m.bit) FILTER (WHERE f.in_denom), 0) AS denom,
-	coalesce(bit_or(1::bigint << m.bit) FILTER (WHERE f.hit), 0) AS hit
-	FROM (VALUES
-		('funnel_open', a.dialled, a.open),
-		('funnel_greeting', a.open, a.greeting),
-		('funnel_ehlo', a.greeting, a.ehlo_ok),
-		('funnel_starttls', a.ehlo_ok, a.starttls_offered),
-		('funnel_tls', a.starttls_offered, a.tls_ok),
-		('starttls_offered', a.ehlo_ok, a.starttls_offered),
-		('starttls_completed', a.ehlo_ok, a.tls_ok),
-		('forward_secrecy', a.tls_ok, a.tls_forward_secrecy),
-		('legacy_version', a.tls_ok, a.tls_version_code < 771),
-		('legacy_rc4', a.tls_ok, a.cipher_class = 'RC4'),
-		('legacy_3des', a.tls_ok, a.cipher_class = '3DES'),
-		('legacy_dh_small', a.tls_ok, (a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
-		                              AND a.tls_kex_bits < 2048),
-		('legacy_any', a.tls_ok, a.tls_version_code < 771 OR a.cipher_class IN ('RC4', '3DES')
+SELECT x.scan_id, x.ip, x.port, x.f & 4294967295 AS denom, x.f >> 32 AS hit
+FROM (SELECT a.scan_id, a.ip, a.port,
+	  mxs_fact(0, a.dialled, a.open)  -- funnel_open
+	| mxs_fact(1, a.open, a.greeting)  -- funnel_greeting
+	| mxs_fact(2, a.greeting, a.ehlo_ok)  -- funnel_ehlo
+	| mxs_fact(3, a.ehlo_ok, a.starttls_offered)  -- funnel_starttls
+	| mxs_fact(4, a.starttls_offered, a.tls_ok)  -- funnel_tls
+	| mxs_fact(5, a.ehlo_ok, a.starttls_offered)  -- starttls_offered
+	| mxs_fact(6, a.ehlo_ok, a.tls_ok)  -- starttls_completed
+	| mxs_fact(7, a.tls_ok, a.tls_forward_secrecy)  -- forward_secrecy
+	| mxs_fact(8, a.tls_ok, a.tls_version_code < 771)  -- legacy_version
+	| mxs_fact(9, a.tls_ok, a.cipher_class = 'RC4')  -- legacy_rc4
+	| mxs_fact(10, a.tls_ok, a.cipher_class = '3DES')  -- legacy_3des
+	| mxs_fact(11, a.tls_ok, (a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
+		                              AND a.tls_kex_bits < 2048)  -- legacy_dh_small
+	| mxs_fact(12, a.tls_ok, a.tls_version_code < 771 OR a.cipher_class IN ('RC4', '3DES')
 		                         OR ((a.tls_kex = 'DHE' OR a.tls_kex_group = 'DH' OR a.tls_kex_group LIKE 'ffdhe%')
-		                             AND a.tls_kex_bits < 2048)),
-		('cert_trusted', a.tls_ok, a.tls_trusted),
-		('cert_valid', a.tls_ok AND a.tls_name_match IS NOT NULL, a.tls_trusted AND a.tls_name_match),
-		('cert_self_signed', a.tls_ok, a.tls_self_signed),
-		('cert_expired', a.tls_ok, a.tls_expired),
-		('cert_name_mismatch', a.tls_ok AND a.tls_name_match IS NOT NULL, NOT a.tls_name_match),
-		('cert_unknown_ca', a.tls_ok, NOT a.tls_trusted AND NOT coalesce(a.tls_self_signed, false)
-		                             AND a.tls_verify_code IN (2, 19, 20, 21)),
-		('tamper_mangled', a.ehlo_ok, a.tamper_mangled_starttls IS NOT NULL),
-		('tamper_echo', a.starttls_sent, a.tamper_starttls_echo),
-		('tamper_injection', a.starttls_sent AND a.outcome IN ('success', 'handshake-error', 'handshake-timeout'),
-		                     a.tamper_plaintext_after_starttls > 0),
-		('dane_match', a.tls_ok AND a.dane_tlsa > 0 AND a.dane_dnssec, a.dane_match)
-) f(metric, in_denom, hit)
-	JOIN metrics m ON m.metric = f.metric
-) b;
+		                             AND a.tls_kex_bits < 2048))  -- legacy_any
+	| mxs_fact(13, a.tls_ok, a.tls_trusted)  -- cert_trusted
+	| mxs_fact(14, a.tls_ok AND a.tls_name_match IS NOT NULL, a.tls_trusted AND a.tls_name_match)  -- cert_valid
+	| mxs_fact(15, a.tls_ok, a.tls_self_signed)  -- cert_self_signed
+	| mxs_fact(16, a.tls_ok, a.tls_expired)  -- cert_expired
+	| mxs_fact(17, a.tls_ok AND a.tls_name_match IS NOT NULL, NOT a.tls_name_match)  -- cert_name_mismatch
+	| mxs_fact(18, a.tls_ok, NOT a.tls_trusted AND NOT coalesce(a.tls_self_signed, false)
+		                             AND a.tls_verify_code IN (2, 19, 20, 21))  -- cert_unknown_ca
+	| mxs_fact(19, a.ehlo_ok, a.tamper_mangled_starttls IS NOT NULL)  -- tamper_mangled
+	| mxs_fact(20, a.starttls_sent, a.tamper_starttls_echo)  -- tamper_echo
+	| mxs_fact(21, a.starttls_sent AND a.outcome IN ('success', 'handshake-error', 'handshake-timeout'),
+		                     a.tamper_plaintext_after_starttls > 0)  -- tamper_injection
+	| mxs_fact(22, a.tls_ok AND a.dane_tlsa > 0 AND a.dane_dnssec, a.dane_match)  -- dane_match
+	AS f
+	FROM v_addr a) x;
 
 -- (address, metric): in the metric's denominator? a hit? Rows for every metric.
 CREATE VIEW v_addr_facts AS
@@ -266,11 +273,12 @@ FROM v_domain_addrs d JOIN v_addr_bits b ON b.scan_id = d.scan_id AND b.ip = d.i
 GROUP BY d.scan_id, d.domain, d.rank;
 
 -- The three domain rules over v_domain_bits' masks: (rule, denominator mask, hit mask).
-CREATE FUNCTION mxs_domain_rules(d v_domain_bits)
+CREATE FUNCTION mxs_domain_rules(denom_any bigint, hit_any bigint, hit_all bigint,
+                                 denom_primary bigint, hit_primary bigint)
 RETURNS TABLE (rule text, denom bigint, hit bigint)
-LANGUAGE sql IMMUTABLE AS $$
-	VALUES ('any_mx', d.denom_any, d.hit_any), ('all_mx', d.denom_any, d.hit_all),
-	       ('primary_mx', d.denom_primary, d.hit_primary)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	VALUES ('any_mx', denom_any, hit_any), ('all_mx', denom_any, hit_all),
+	       ('primary_mx', denom_primary, hit_primary)
 $$;
 
 -- Per domain and metric under the three rules.
@@ -278,7 +286,9 @@ CREATE VIEW v_domain_facts AS
 SELECT d.scan_id, d.domain, d.rank, m.metric, r.rule,
 	(r.denom & (1::bigint << m.bit)) <> 0 AS in_denom,
 	(r.hit & (1::bigint << m.bit)) <> 0 AS hit
-FROM v_domain_bits d CROSS JOIN LATERAL mxs_domain_rules(d) r CROSS JOIN metrics m;
+FROM v_domain_bits d
+CROSS JOIN LATERAL mxs_domain_rules(d.denom_any, d.hit_any, d.hit_all, d.denom_primary, d.hit_primary) r
+CROSS JOIN metrics m;
 
 -- Every rate of one scan, computed from the results: the masks are counted by distinct
 -- pattern first (a few hundred), so a million domains cost one pass, not one per metric.
@@ -291,13 +301,22 @@ LANGUAGE sql STABLE AS $$
 	), x AS (
 		SELECT denom, hit_any, hit_all, count(*) AS c FROM v_mx_bits WHERE scan_id = p_scan
 		GROUP BY denom, hit_any, hit_all
-	), d AS (
-		SELECT b.bucket, r.rule, r.denom, r.hit, count(*) AS c,
-			sum(1.0 / f.rank) FILTER (WHERE f.rank > 0) AS w
+	), g AS (
+		-- domains by mask pattern and by the smallest rank bucket holding them (cap:
+		-- rank <= a bucket's max_rank exactly when cap <= it; NULL: only in 'all')
+		SELECT f.denom_any, f.hit_any, f.hit_all, f.denom_primary, f.hit_primary, c.cap,
+			count(*) AS c, sum(1.0 / f.rank) FILTER (WHERE f.rank > 0) AS w
 		FROM v_domain_bits f
-		CROSS JOIN LATERAL mxs_domain_rules(f) r
-		JOIN rank_buckets b ON b.max_rank IS NULL OR f.rank <= b.max_rank
+		LEFT JOIN LATERAL (SELECT min(b.max_rank) AS cap FROM rank_buckets b
+		                    WHERE b.max_rank >= f.rank) c ON true
 		WHERE f.scan_id = p_scan
+		GROUP BY f.denom_any, f.hit_any, f.hit_all, f.denom_primary, f.hit_primary, c.cap
+	), d AS (
+		SELECT b.bucket, r.rule, r.denom, r.hit, sum(g.c) AS c, sum(g.w) AS w
+		FROM g
+		CROSS JOIN LATERAL mxs_domain_rules(g.denom_any, g.hit_any, g.hit_all, g.denom_primary,
+		                                    g.hit_primary) r
+		JOIN rank_buckets b ON b.max_rank IS NULL OR g.cap <= b.max_rank
 		GROUP BY b.bucket, r.rule, r.denom, r.hit
 	), dm AS (
 		SELECT m.metric, d.rule, d.bucket,
