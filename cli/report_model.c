@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "report_model.h"
+#include "timeutil.h"
 
 const char *const report_chart_names[CHART_LAST] = {
 	[CHART_NONE] = "none",
@@ -189,7 +191,9 @@ int report_build(PGconn *c, int64_t scan, int64_t compare, struct report *r, cha
 			continue;
 		/* each query names the parameters it uses; pass only those */
 		int np = strstr(sp->sql, "$2") ? 2 : 1;
+		int64_t t0 = mxs_mono_ms();
 		PGresult *res = PQexecParams(c, sp->sql, np, NULL, params, NULL, NULL, 0);
+		mxs_debug("report", "section=%s ms=%lld", sp->id, (long long)(mxs_mono_ms() - t0));
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			snprintf(err, errlen, "section %s: %s", sp->id, PQresultErrorMessage(res));
 			PQclear(res);

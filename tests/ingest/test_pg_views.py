@@ -281,16 +281,20 @@ class Views(unittest.TestCase):
             self.pg.query("SELECT * FROM %s LIMIT 1" % v)
 
 
-class Rollups(unittest.TestCase):
-    """The stored rates follow the rows: writing to a finished scan drops them (v_rates
-    computes live), finishing or `mxsurvey db rollup` stores them again."""
+class OwnCluster(unittest.TestCase):
+    """A test with a cluster and a private environment of its own."""
 
     def setUp(self):
         self.pg = PgCluster().__enter__()
         self.addCleanup(self.pg.__exit__, None, None, None)
-        self.tmp = tempfile.mkdtemp(prefix="mxs-rollup-")
+        self.tmp = tempfile.mkdtemp(prefix="mxs-views-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.env = private_env(self.tmp)
+
+
+class Rollups(OwnCluster):
+    """The stored rates follow the rows: writing to a finished scan drops them (v_rates
+    computes live), finishing or `mxsurvey db rollup` stores them again."""
 
     def mxs(self, *args, rc=0):
         r = subprocess.run([MXS, *args], env=self.env, stdout=subprocess.PIPE,
@@ -355,16 +359,12 @@ class Rollups(unittest.TestCase):
         self.assertIn("no scan 4242", self.mxs("db", "--db", self.pg.url, "rollup", "4242", rc=5))
 
 
-class Suffixes(unittest.TestCase):
+class Suffixes(OwnCluster):
     """`mxsurvey db suffixes` replaces the built-in list with a Public Suffix List's ICANN
     section, and mxs_registered_domain() applies its plain, wildcard and exception rules."""
 
     def setUp(self):
-        self.pg = PgCluster().__enter__()
-        self.addCleanup(self.pg.__exit__, None, None, None)
-        self.tmp = tempfile.mkdtemp(prefix="mxs-psl-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.env = private_env(self.tmp)
+        super().setUp()
         self.assertEqual(self.db("migrate").returncode, 0)
 
     def db(self, *args):
