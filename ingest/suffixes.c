@@ -13,7 +13,7 @@
 #define PSL_END "===END ICANN DOMAINS==="
 #define PSL_FILE_MAX (16u << 20)   /* the list is about 250 KB */
 
-/* The line's text up to the first space or tab. */
+/* The line's text up to the first space, tab or carriage return. */
 static size_t rule_len(const char *p, size_t n)
 {
 	size_t i = 0;
