@@ -221,11 +221,14 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 	int64_t t0 = mxs_mono_ms(), t1, t2;
 	rowbufs_reset(&b->bufs);
 	snprintf(part, sizeof(part), "results_s%" PRId64, scan_id);
-	/* new rows make the scan's stored rates (scan_rollups) stale: drop them in the same
-	 * transaction, in the same round trip as BEGIN */
-	char begin[128];
-	snprintf(begin, sizeof(begin), "BEGIN; DELETE FROM scan_rollups WHERE scan_id = %" PRId64,
-	         scan_id);
+	/* New rows make the scan's stored rates (scan_rollups) stale: drop them in the same
+	 * transaction, in the same round trip as BEGIN. The shared lock waits out a rollup
+	 * of this scan in progress (mxs_rollup holds it exclusively), so the DELETE sees and
+	 * drops what that rollup stores, and a later rollup sees these rows. */
+	char begin[192];
+	snprintf(begin, sizeof(begin),
+	         "BEGIN; SELECT pg_advisory_xact_lock_shared(28025, %" PRId64 "::integer);"
+	         " DELETE FROM scan_rollups WHERE scan_id = %" PRId64, scan_id, scan_id);
 	f = pg_exec_class(c, begin, err, errlen);
 	if (f != PGF_OK)
 		return f;

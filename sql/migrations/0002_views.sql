@@ -674,7 +674,9 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM scans WHERE id = p_scan) THEN
 		RAISE EXCEPTION 'no scan %', p_scan;
 	END IF;
-	PERFORM pg_advisory_xact_lock(28025, p_scan::integer);  -- 28025: this function's key
+	-- 28025: this function's key; every ingest batch of the scan takes it shared, so the
+	-- rates are computed from rows that no open batch is still adding to
+	PERFORM pg_advisory_xact_lock(28025, p_scan::integer);
 	DELETE FROM scan_rollups WHERE scan_id = p_scan;
 	INSERT INTO scan_rollups (scan_id, results, tls13_pct)
 	SELECT p_scan, (SELECT count(*) FROM results WHERE scan_id = p_scan),

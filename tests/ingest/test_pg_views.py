@@ -358,6 +358,48 @@ class Rollups(OwnCluster):
         self.assertNotEqual(whole, before)
         self.assertIn("no scan 4242", self.mxs("db", "--db", self.pg.url, "rollup", "4242", rc=5))
 
+    def test_batch_during_rollup_drops_what_it_stores(self):
+        """A batch that arrives while the scan's rollup is computing waits for it, then
+        drops what it stored: the stored rates never miss rows that were committed."""
+        recs = night2_results()
+        path = os.path.join(self.tmp, "a.jsonl")
+        write_jsonl(path, recs[:-1])
+        self.mxs("ingest", "--db", self.pg.url, "--label", "n", path)
+        sid = self.pg.scalar("SELECT id FROM scans WHERE label = 'n'")
+        p = subprocess.Popen([MXS, "ingest", "--db", self.pg.url, "--scan", str(sid),
+                              "--flush-ms", "50", "-q", "-"], env=self.env, stdin=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.addCleanup(p.kill)
+        # the resume at the ingest's start drops the rollup: wait for it, then roll up in
+        # a transaction held open, as a finishing scan would be in the middle of doing
+        self.assertTrue(wait_for(lambda: not self.rolled_up(sid), timeout=20))
+        rollup = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.pg.url],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.addCleanup(rollup.kill)
+        rollup.stdin.write("BEGIN;\nSELECT mxs_rollup(%s);\n" % sid)
+        rollup.stdin.flush()
+        self.assertTrue(wait_for(lambda: self.pg.scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND mode = 'ExclusiveLock'") == "1", timeout=20))
+        write_jsonl(os.path.join(self.tmp, "b.jsonl"), recs[-1:])
+        with open(os.path.join(self.tmp, "b.jsonl")) as f:
+            p.stdin.write(f.read())
+        p.stdin.flush()
+        # the batch waits on the rollup's lock
+        self.assertTrue(wait_for(lambda: self.pg.scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == "1",
+            timeout=20))
+        rollup.stdin.write("COMMIT;\n")
+        rollup.stdin.close()
+        self.assertEqual(rollup.wait(30), 0)
+        self.assertTrue(wait_for(lambda: self.pg.scalar(
+            "SELECT count(*) FROM results WHERE scan_id = %s" % sid) == str(len(recs)), timeout=20))
+        self.assertFalse(self.rolled_up(sid))
+        p.stdin.close()
+        self.assertEqual(p.wait(30), 0, p.stderr.read())
+        self.assertEqual(self.pg.scalar("SELECT results FROM scan_rollups WHERE scan_id = %s" % sid),
+                         str(len(recs)))
+
 
 class Suffixes(OwnCluster):
     """`mxsurvey db suffixes` replaces the built-in list with a Public Suffix List's ICANN
