@@ -8,6 +8,7 @@ struct mxs_migration {
 	int version;       /* NNNN from the file name */
 	const char *name;  /* file name without directory */
 	const char *sql;   /* the whole file */
+	const char *sha256; /* of the file, hex: recorded when applied, checked on every start */
 };
 
 extern const struct mxs_migration mxs_migrations[];

@@ -177,9 +177,27 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The loop was broken off at once (event_base_loopbreak), so callbacks activated in its
+ * last pass may still be queued. A bufferevent's deferred callback holds a reference to
+ * it: event_base_free() cancels such a callback without dropping that reference, and the
+ * session's bufferevent, its buffers and socket (and a TLS filter's SSL) would leak, which
+ * the sanitizer build reports at exit. Run what is queued, with nothing left that could
+ * start new work; bufferevent_free() has cleared every session callback by now, so this
+ * only releases the references and runs libevent's finalizers. Bounded: every pass
+ * releases what the one before queued.
+ */
+static void drain_queued_callbacks(struct event_base *base)
+{
+	for (int pass = 0; pass < 64; pass++)
+		if (event_base_loop(base, EVLOOP_NONBLOCK) != 0 ||
+		    event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE) == 0)
+			break;
+}
+
 static void fleet_cleanup(struct fleet *fl)
 {
-	fconn_free_all(fl);
+	/* First whatever could start new work, then the sessions, then what they queued. */
 	for (int i = 0; i < fl->nlisteners; i++)
 		evconnlistener_free(fl->listeners[i]);
 	if (fl->sig_term != NULL)
@@ -190,6 +208,9 @@ static void fleet_cleanup(struct fleet *fl)
 		event_free(fl->relisten);
 	if (fl->stdin_ev != NULL)
 		event_free(fl->stdin_ev);
+	fconn_free_all(fl);
+	if (fl->base != NULL)
+		drain_queued_callbacks(fl->base);
 	for (int t = 0; t < FB_TLS_LAST; t++)
 		for (int l = 0; l < FB_LEAF_LAST; l++)
 			SSL_CTX_free(fl->ctx[t][l]);

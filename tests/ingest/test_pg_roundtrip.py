@@ -2,6 +2,7 @@
 column, values this version cannot type are kept in `extra`, and a line that is not a
 record is kept in `rejects` without costing its batch."""
 import json
+import hashlib
 import os
 import shutil
 import subprocess
@@ -226,6 +227,27 @@ class RoundTrip(unittest.TestCase):
         self.assertIsNone(self.pg.scalar("SELECT to_regclass('results_s%d')" % scan))
         self.assertEqual(self.pg.scalar("SELECT count(*) FROM scans WHERE id = %d" % scan), "0")
         self.assertIn("0 scans dropped", db("retention", "30"))
+
+    def test_migration_digests(self):
+        """Each applied migration is recorded with the SHA-256 of its file; a database
+        whose record differs (migrated by another build) is refused with a clear error."""
+        self.ingest([line(smtp_result("203.0.113.78", "no-starttls", offered=False))])
+        mdir = os.path.join(SRC, "sql", "migrations")
+        want = []
+        for f in sorted(os.listdir(mdir)):
+            with open(os.path.join(mdir, f), "rb") as fh:
+                want.append([str(int(f[:4])), f, hashlib.sha256(fh.read()).hexdigest()])
+        self.assertEqual(self.pg.query("SELECT version, name, sha256 FROM schema_version"
+                                       " ORDER BY version"), want)
+        self.pg.execute("UPDATE schema_version SET sha256 = NULL WHERE version = 2")
+        try:
+            r = subprocess.run([MXS, "db", "--db", self.pg.url, "migrate"], env=self.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertIn("schema version 2 (0002_views.sql) from another text", r.stderr)
+            self.assertIn("no digest recorded", r.stderr)
+        finally:
+            self.pg.execute("UPDATE schema_version SET sha256 = '%s' WHERE version = 2" % want[1][2])
 
     def test_codes_match_sql(self):
         # the C name tables (ingest/codes.c) and the SQL lookup tables agree
