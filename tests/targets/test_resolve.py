@@ -4,6 +4,7 @@ address input, exit codes. Outputs are compared exactly with tests/targets/expec
 Set MXS_UPDATE_EXPECTED=1 to rewrite the expected files (then review the diff)."""
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,29 @@ MULTI.mxs.test.
 
 192.0.2.12
 """
+
+
+def sigint_caught(pid):
+    """True once process pid has a handler for SIGINT (the SigCgt mask of /proc)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for l in f:
+                if l.startswith("SigCgt:"):
+                    return bool(int(l.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return False
+
+
+def wait_for_interruptible(proc, listener, timeout):
+    """Until proc catches SIGINT and a connection waits on the listening socket listener
+    (never accepted: it stays readable); False if proc exits or timeout passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sigint_caught(proc.pid) and select.select([listener], [], [], 0)[0]:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def expect_file(c, name, got):
@@ -202,7 +226,11 @@ def main():
                                          # the policy server accepts and never speaks TLS
                                          "--mta-sts-port", str(w.silent.port), slowfile)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
+        # Not a fixed sleep: a slow (sanitizer, loaded) start would take the SIGINT before
+        # the handler is installed and die of it. Wait for the handler, and for the policy
+        # fetch to have connected, so the signal finds it in flight.
+        c.true("interrupt: handler installed and policy fetch in flight",
+               wait_for_interruptible(proc, w.silent.tcp, timeout=60))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         c.eq("interrupt: exit code", proc.returncode, 3)
