@@ -118,6 +118,10 @@ int cmd_report(int argc, char **argv)
 		mxs_db_close(db);
 		return MXS_EXIT_BAD_INPUT;
 	}
+	/* a done scan loaded by `ingest` has no stored rates yet: store them once, here */
+	mxs_scan_rollup(db, scan);
+	if (compare > 0)
+		mxs_scan_rollup(db, compare);
 	struct report r;
 	if (report_build(pg, scan, compare, &r, err, sizeof(err)) != 0) {
 		fprintf(stderr, "mxsurvey report: %s\n", err);

@@ -124,6 +124,7 @@ static int finish_shard(struct dbout *d, enum mxs_scan_state state, uint64_t tar
 			fprintf(stderr, "db: scan %" PRId64 ": all %u shards done: %" PRIu64
 				" targets read, %" PRIu64 " result rows stored\n", d->scan_id,
 				d->shard_count, pr.targets_read, t.results);
+		mxs_scan_rollup(d->db, d->scan_id);
 	}
 	return rc;
 }
@@ -152,6 +153,8 @@ int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sc
 		mxs_err("db", "cannot finish scan %" PRId64 ": %s", d->scan_id, err);
 		if (rc == MXS_EXIT_OK)
 			rc = MXS_EXIT_SPOOLED;
+	} else {
+		mxs_scan_rollup(d->db, d->scan_id);
 	}
 	fprintf(stderr, "db: scan %" PRId64 ": %" PRIu64 " targets read, %" PRIu64 " result rows stored",
 		d->scan_id, targets_scanned + d->resumed_done, t.results);

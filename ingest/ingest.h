@@ -98,6 +98,14 @@ struct mxs_scan_totals {
 int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
                     uint64_t targets_read, struct mxs_scan_totals *totals, char *err,
                     size_t errlen);
+/*
+ * Prepare a scan that is no longer running for reading, unless that is done already:
+ * ANALYZE its partitions, and for a done scan store its rates (docs/views.md); seconds per
+ * million domains. Scans and surveys do it when they finish, reports before reading
+ * (so `ingest` loads as fast as COPY). Failures are logged: the views then plan without
+ * fresh statistics, or compute the rates live.
+ */
+void mxs_scan_rollup(struct mxs_db *db, int64_t id);
 /* Rows stored for the scan: results, domains and rejected lines. */
 int mxs_scan_counts(struct mxs_db *db, int64_t id, uint64_t *results, uint64_t *domains,
                     uint64_t *rejects, char *err, size_t errlen);

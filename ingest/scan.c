@@ -142,23 +142,6 @@ static void analyze_scan(PGconn *c, int64_t id)
 		mxs_debug("db", "analyze scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
 }
 
-/*
- * Store the finished scan's rates (mxs_rollup), so that reports and trends read them
- * instead of recomputing them from every result. Like ANALYZE, a failure costs speed
- * (v_rates computes the scan's rates live), never data.
- */
-static void rollup_scan(PGconn *c, int64_t id)
-{
-	char sql[64], err[256];
-	int64_t t0 = mxs_mono_ms();
-
-	snprintf(sql, sizeof(sql), "SELECT mxs_rollup(%" PRId64 ")", id);
-	if (pg_exec(c, sql, err, sizeof(err)) != 0)
-		mxs_warn("db", "rollup of scan %" PRId64 ": %s", id, err);
-	else
-		mxs_info("db", "rollup scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
-}
-
 int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
                     uint64_t targets_read, struct mxs_scan_totals *totals, char *err,
                     size_t errlen)
@@ -200,11 +183,43 @@ int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
 		pg_errmsg(c, r, err, errlen);
 	}
 	PQclear(r);
-	if (rc == 0 && state != MXS_SCAN_RUNNING)
-		analyze_scan(c, id);
-	if (rc == 0 && state == MXS_SCAN_DONE)
-		rollup_scan(c, id);
 	return rc;
+}
+
+/*
+ * Make a scan that is no longer running fast to read, unless that is done already: fresh
+ * planner statistics (ANALYZE), and for a done scan its stored rates (mxs_rollup), so that
+ * reports and trends read them instead of recomputing them from every result. A failure
+ * costs speed (v_rates computes the scan's rates live), never data: it is logged.
+ */
+void mxs_scan_rollup(struct mxs_db *db, int64_t id)
+{
+	char sid[32];
+	snprintf(sid, sizeof(sid), "%" PRId64, id);
+	const char *p[1] = { sid };
+	PGconn *c = mxs_db_conn(db);
+	PGresult *r = PQexecParams(c,
+	                           "SELECT s.state FROM scans s WHERE s.id = $1 AND s.state <> 'running'"
+	                           " AND NOT EXISTS (SELECT 1 FROM scan_rollups u WHERE u.scan_id = s.id)",
+	                           1, NULL, p, NULL, NULL, 0);
+	int todo = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	int done = todo && strcmp(PQgetvalue(r, 0, 0), "done") == 0;
+	PQclear(r);
+	if (!todo)
+		return;
+	analyze_scan(c, id);
+	if (!done)
+		return;
+	int64_t t0 = mxs_mono_ms();
+	r = PQexecParams(c, "SELECT mxs_rollup($1::bigint)", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		char err[256];
+		pg_errmsg(c, r, err, sizeof(err));
+		mxs_warn("db", "rollup of scan %" PRId64 ": %s", id, err);
+	} else {
+		mxs_info("db", "rollup scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
+	}
+	PQclear(r);
 }
 
 int mxs_scan_counts(struct mxs_db *db, int64_t id, uint64_t *results, uint64_t *domains,

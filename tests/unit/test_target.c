@@ -55,8 +55,8 @@ static void test_bad_forms(void **state)
 	target_free(&t);
 	assert_int_equal(parse("999.0.2.7", &t), TARGET_BAD);
 	target_free(&t);
-	assert_int_equal(target_parse_line("1.2.3.4\0x", 9, 25, &t), TARGET_BAD);
-	assert_string_equal(t.input, "1.2.3.4\\x00x");
+	assert_int_equal(target_parse_line("192.0.2.4\0x", 11, 25, &t), TARGET_BAD);
+	assert_string_equal(t.input, "192.0.2.4\\x00x");
 	target_free(&t);
 	assert_int_equal(parse("{\"type\":\"target\"}", &t), TARGET_BAD);
 	target_free(&t);
@@ -100,7 +100,7 @@ static void test_addrmap(void **state)
 	addrmap_init(&m);
 	parse("192.0.2.7", &a);
 	parse("192.0.2.200", &b);
-	parse("192.0.3.7", &c);
+	parse("198.51.100.7", &c);
 	addr_key_make(&ka, (struct sockaddr *)&a.sa, 24, 64, 0);
 	addr_key_make(&kb, (struct sockaddr *)&b.sa, 24, 64, 0);
 	addr_key_make(&kc, (struct sockaddr *)&c.sa, 24, 64, 0);
