@@ -2,6 +2,10 @@
  * Blocklist/allowlist as four binary tries (IPv4/IPv6 x block/allow). A node that ends a
  * prefix carries the rule text; a lookup walks the address bits and keeps the last rule
  * passed, which is the longest matching prefix.
+ *
+ * An IPv6 address that carries an IPv4 address (mapped, compatible, 6to4, NAT64, Teredo)
+ * reaches that IPv4 host or goes through it, so the IPv4 block rules apply to it too:
+ * otherwise `::ffff:127.0.0.1` or `2002:7f00:1::1` would dial what `127.0.0.0/8` forbids.
  */
 #include "blocklist.h"
 
@@ -15,7 +19,8 @@
 
 struct node {
 	struct node *child[2];
-	char *rule; /* owned; non-NULL where a prefix ends */
+	char *rule;     /* owned; non-NULL where a prefix ends */
+	char *via_v6;   /* owned; IPv4 rules: the text when it matched an embedded address */
 };
 
 struct mxs_blocklist {
@@ -44,6 +49,7 @@ static void free_node(struct node *n)
 		struct node *next = n->child[1];
 		free_node(n->child[0]);
 		free(n->rule);
+		free(n->via_v6);
 		free(n);
 		n = next;
 	}
@@ -126,8 +132,19 @@ static int insert(struct mxs_blocklist *bl, const char *cidr, int allow, const c
 	if (!rule)
 		return -1;
 	snprintf(rule, need, "%s %s/%u", label, text, plen);
+	char *via = NULL;
+	if (!v6 && !allow) {
+		need += sizeof(" (embedded in IPv6)");
+		if (!(via = malloc(need))) {
+			free(rule);
+			return -1;
+		}
+		snprintf(via, need, "%s (embedded in IPv6)", rule);
+	}
 	free((*slot)->rule);
+	free((*slot)->via_v6);
 	(*slot)->rule = rule;
+	(*slot)->via_v6 = via;
 	if (allow)
 		bl->nallow++;
 	return 0;
@@ -188,18 +205,88 @@ int mxs_blocklist_load_file(struct mxs_blocklist *bl, const char *path, int allo
 	return rc;
 }
 
-static const char *lookup(const struct node *n, const unsigned char *addr, unsigned bits)
+/* The node of the longest prefix of addr that carries a rule; NULL when none does. */
+static const struct node *lookup(const struct node *n, const unsigned char *addr, unsigned bits)
 {
-	const char *best = NULL;
+	const struct node *best = NULL;
 
 	for (unsigned i = 0; n; i++) {
 		if (n->rule)
-			best = n->rule;
+			best = n;
 		if (i == bits)
 			break;
 		n = n->child[bit(addr, i)];
 	}
 	return best;
+}
+
+static int has_prefix(const unsigned char *a, const unsigned char *p, size_t n)
+{
+	return memcmp(a, p, n) == 0;
+}
+
+/*
+ * The IPv4 addresses an IPv6 address carries, at most MAX_EMBEDDED of them, copied to
+ * out; *mapped is set for ::ffff:0:0/96, which is an IPv4 address and nothing else.
+ *
+ * - ::ffff:a.b.c.d (RFC 4291 2.5.5.2, mapped): a socket connects to a.b.c.d over IPv4;
+ * - ::a.b.c.d (RFC 4291 2.5.5.1, compatible; deprecated) except :: and ::1;
+ * - 2002:AABB:CCDD::/48 (RFC 3056, 6to4): the relay forwards to a.b.c.d;
+ * - 64:ff9b::a.b.c.d (RFC 6052, NAT64 well-known prefix, /96 format);
+ * - 64:ff9b:1::/48 (RFC 8215, local-use NAT64): the operator picks the prefix length, so
+ *   every RFC 6052 position inside the /48 is taken (/48, /56, /64, /96);
+ * - 2001:0::/32 (RFC 4380, Teredo): the server's address, and the client's (inverted).
+ */
+#define MAX_EMBEDDED 4
+
+static size_t embedded_v4(const unsigned char *a, unsigned char out[MAX_EMBEDDED][4], int *mapped)
+{
+	static const unsigned char zero[12] = { 0 };
+	static const unsigned char ffff[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char wkp[12] = { 0, 0x64, 0xff, 0x9b };
+	static const unsigned char lup[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 };
+	static const unsigned char sixtofour[2] = { 0x20, 0x02 };
+	static const unsigned char teredo[4] = { 0x20, 0x01, 0, 0 };
+	/* byte positions of the IPv4 address for the RFC 6052 prefix lengths 48, 56, 64, 96
+	 * (bits 64-71, byte 8, are never used) */
+	static const unsigned char rfc6052[4][4] = {
+		{ 6, 7, 9, 10 }, { 7, 9, 10, 11 }, { 9, 10, 11, 12 }, { 12, 13, 14, 15 },
+	};
+
+	*mapped = 0;
+	if (has_prefix(a, ffff, 12)) {
+		*mapped = 1;
+		memcpy(out[0], a + 12, 4);
+		return 1;
+	}
+	if (has_prefix(a, zero, 12)) {
+		static const unsigned char v6only[2][4] = { { 0, 0, 0, 0 }, { 0, 0, 0, 1 } };
+		if (memcmp(a + 12, v6only[0], 4) == 0 || memcmp(a + 12, v6only[1], 4) == 0)
+			return 0; /* :: and ::1 are IPv6's own */
+		memcpy(out[0], a + 12, 4);
+		return 1;
+	}
+	if (has_prefix(a, wkp, 12)) {
+		memcpy(out[0], a + 12, 4);
+		return 1;
+	}
+	if (has_prefix(a, lup, 6)) {
+		for (size_t k = 0; k < 4; k++)
+			for (size_t i = 0; i < 4; i++)
+				out[k][i] = a[rfc6052[k][i]];
+		return 4;
+	}
+	if (has_prefix(a, sixtofour, 2)) {
+		memcpy(out[0], a + 2, 4);
+		return 1;
+	}
+	if (has_prefix(a, teredo, 4)) {
+		memcpy(out[0], a + 4, 4);
+		for (size_t i = 0; i < 4; i++)
+			out[1][i] = (unsigned char)~a[12 + i];
+		return 2;
+	}
+	return 0;
 }
 
 const char *mxs_blocklist_check(const struct mxs_blocklist *bl, const struct sockaddr *sa)
@@ -220,10 +307,19 @@ const char *mxs_blocklist_check(const struct mxs_blocklist *bl, const struct soc
 		return "unsupported address family";
 	}
 	/* A blocklist match wins over the allowlist: opt-out requests must always hold. */
-	const char *rule = lookup(bl->trie[0][v6], addr, bits);
+	const struct node *rule = lookup(bl->trie[0][v6], addr, bits);
 	if (rule)
-		return rule;
-	if (bl->nallow && !lookup(bl->trie[1][v6], addr, bits))
-		return "not in allowlist";
-	return NULL;
+		return rule->rule;
+	unsigned char v4[MAX_EMBEDDED][4];
+	int mapped = 0;
+	size_t nv4 = v6 ? embedded_v4(addr, v4, &mapped) : 0;
+	for (size_t i = 0; i < nv4; i++)
+		if ((rule = lookup(bl->trie[0][0], v4[i], 32)))
+			return rule->via_v6;
+	if (!bl->nallow || lookup(bl->trie[1][v6], addr, bits))
+		return NULL;
+	/* a mapped address is its IPv4 address: an IPv4 allowlist entry allows it */
+	if (mapped && lookup(bl->trie[1][0], v4[0], 32))
+		return NULL;
+	return "not in allowlist";
 }

@@ -37,6 +37,12 @@ int mxs_blocklist_add(struct mxs_blocklist *bl, const char *cidr, int allow);
  * Check an address (AF_INET or AF_INET6 sockaddr). Returns NULL when it may be dialled,
  * or a static-lifetime description of the rule that blocks it ("blocklist 10.0.0.0/8",
  * "not in allowlist"), valid until the list is freed.
+ *
+ * An IPv6 address that embeds an IPv4 address (IPv4-mapped ::ffff:0:0/96, IPv4-compatible
+ * ::/96 but :: and ::1, 6to4 2002::/16, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, Teredo
+ * 2001::/32) is also checked against the IPv4 block rules ("reserved 127.0.0.0/8
+ * (embedded in IPv6)"). The allowlist is matched against the address as written, except
+ * that an IPv4-mapped address is also allowed by an IPv4 entry for its IPv4 address.
  */
 const char *mxs_blocklist_check(const struct mxs_blocklist *bl, const struct sockaddr *sa);
 
