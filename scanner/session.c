@@ -517,10 +517,20 @@ static enum mxs_outcome connect_error_outcome(int err)
 	}
 }
 
+/*
+ * The connect completed: only now may the socket be read. While connecting, reading
+ * stays disabled: when an ICMP error aborts the connect, epoll reports the socket
+ * readable and writable at once, and a readv() that ran first would take the pending
+ * error (EHOSTUNREACH, ENETUNREACH, EACCES), leaving getsockopt(SO_ERROR) 0, so
+ * libevent would report "connected" and the error would look like a hang-up in phase
+ * greeting. With writing alone, the connect's outcome comes from SO_ERROR whatever
+ * the order of events.
+ */
 static void connected(struct session *s)
 {
 	phase_took(s, MXS_T_CONNECT);
 	set_state(s, ST_GREETING);
+	bufferevent_enable(s->bev, EV_READ);
 }
 
 /* The one IO-event switch: what a connect, close or error means in each state. */
@@ -572,19 +582,11 @@ static void restart_phase_timer(struct session *s)
 	arm_timer(s, s->phase_deadline < s->attempt_deadline ? s->phase_deadline : s->attempt_deadline);
 }
 
-static void connected(struct session *s);
-
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	(void)bev;
 	s->depth++;
-	/*
-	 * Readable and writable in one wakeup: libevent may run this before it reports the
-	 * connect. Bytes from the server prove the connection is up.
-	 */
-	if (s->state == ST_CONNECT)
-		connected(s);
 	restart_phase_timer(s);
 	read_replies(s);
 	s->depth--;
@@ -598,11 +600,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	s->depth++;
 	/* Data that arrived with the close is still a reply: read it first. */
-	if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state != ST_HANDSHAKE) {
-		if (s->state == ST_CONNECT)
-			connected(s);
+	if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state != ST_HANDSHAKE)
 		read_replies(s);
-	}
 	/* The reply may have ended the connection (a 421 sends the session to retry). */
 	if (!s->release && s->bev != NULL)
 		session_event(s, what, err);
@@ -777,16 +776,19 @@ void session_connect(struct session *s)
 	bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATERMARK);
 	if (r == 0) {
-		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		bufferevent_enable(s->bev, EV_WRITE);
 		connected(s);
 		return;
 	}
-	/* fd is connecting: libevent reports completion (or its error) as an event. */
+	/*
+	 * fd is connecting: libevent reports completion (or its error) as an event, from
+	 * the write side only; connected() enables reading.
+	 */
 	if (bufferevent_socket_connect(s->bev, NULL, 0) < 0) {
 		conclude(s, MXS_OUT_LOCAL_ERROR, false, "bufferevent_socket_connect failed");
 		return;
 	}
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->bev, EV_WRITE);
 }
 
 void session_interrupt(struct session *s)
