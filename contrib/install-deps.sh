@@ -8,7 +8,7 @@ pkgs=(
   build-essential cmake pkg-config clang python3
   libssl-dev libevent-dev libc-ares-dev libpq-dev libjansson-dev libcmocka-dev
   postgresql postgresql-contrib openssl publicsuffix
-  unbound nsd ldnsutils dnsperf nginx postfix
+  unbound nsd ldnsutils dnsperf nginx apache2 curl postfix
   chromium time
 )
 missing=()

@@ -88,9 +88,9 @@ static json_t *policy_json(const struct domain *d)
 	if (d->pol_state != POL_DONE)
 		return json_null();
 	json_t *p = json_object(), *mx = json_array();
-	const struct mxs_sts_policy *pol = d->pol_status == POLS_OK ? d->policy : NULL;
+	const struct mxs_sts_policy *pol = d->pol_status == MXS_STS_OK ? d->policy : NULL;
 
-	json_object_set_new(p, "status", json_string(mxs_pol_status_name(d->pol_status)));
+	json_object_set_new(p, "status", json_string(mxs_sts_status_name(d->pol_status)));
 	json_object_set_new(p, "mode", pol ? json_string(mxs_sts_mode_name(pol->mode)) : json_null());
 	json_object_set_new(p, "max_age", pol ? json_integer(pol->max_age) : json_null());
 	for (size_t i = 0; pol && i < pol->nmx; i++)

@@ -5,37 +5,17 @@
  * the parsed policy, which emit.c needs to match the MX hosts against.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "answer.h"
 #include "esc.h"
-#include "https_get.h"
 #include "policy_txt.h"
 #include "resolve_int.h"
 
 #define TXT_MAX 4096             /* longest TXT record we keep: policies are short */
-#define POLICY_BODY_MAX 65536    /* RFC 8461 3.2: at most 64 KiB */
-
-static const char *const pol_status_names[POLS_LAST] = {
-	[POLS_OK] = "ok",
-	[POLS_NO_ADDRESS] = "no-address",
-	[POLS_BLOCKED] = "blocked",
-	[POLS_CONNECT_ERROR] = "connect-error",
-	[POLS_TLS_ERROR] = "tls-error",
-	[POLS_CERT_ERROR] = "cert-error",
-	[POLS_HTTP_ERROR] = "http-error",
-	[POLS_BAD_CONTENT_TYPE] = "bad-content-type",
-	[POLS_INVALID] = "invalid",
-	[POLS_TIMEOUT] = "timeout",
-	[POLS_LOCAL_ERROR] = "local-error",
-};
-
-const char *mxs_pol_status_name(enum pol_status s)
-{
-	return (unsigned)s < POLS_LAST ? pol_status_names[s] : "?";
-}
 
 static json_t *esc_string(const char *p, size_t n)
 {
@@ -135,12 +115,17 @@ static void sts_txt(struct domain *d, int status, const unsigned char *abuf, int
 			json_object_set_new(j, "id", json_string(parsed.id));
 			json_object_set_new(j, "status", json_string("ok"));
 			json_object_set_new(j, "error", json_null());
-			/* a valid record: fetch the policy it announces */
+			/* a valid record: fetch the policy it announces, from every address */
+			enum mxs_family fam = d->r->o.family;
 			d->pol_state = POL_DNS;
-			d->pending++;
+			d->pending++; /* the whole policy step; policy_done releases it */
+			d->pol_dns = MXS_DNS_OK;
+			d->pol_dns_wait = fam == MXS_FAMILY_ANY ? 2 : 1;
 			snprintf(name, sizeof(name), "mta-sts.%s", d->name);
-			mxs_query(d->r, d->r->o.family == MXS_FAMILY_V6 ? RQ_POLICY_AAAA : RQ_POLICY_A, d,
-				  name, d->r->o.family == MXS_FAMILY_V6 ? MXS_DNS_T_AAAA : MXS_DNS_T_A);
+			if (fam != MXS_FAMILY_V6)
+				mxs_query(d->r, RQ_POLICY_A, d, name, MXS_DNS_T_A);
+			if (fam != MXS_FAMILY_V4)
+				mxs_query(d->r, RQ_POLICY_AAAA, d, name, MXS_DNS_T_AAAA);
 		}
 	} else {
 		json_object_set_new(j, "id", json_null());
@@ -192,7 +177,7 @@ static void tlsrpt_txt(struct domain *d, int status, const unsigned char *abuf, 
 	json_decref(j);
 }
 
-static void policy_done(struct domain *d, enum pol_status st, const char *error)
+static void policy_done(struct domain *d, enum mxs_sts_status st, const char *error)
 {
 	d->pol_state = POL_DONE;
 	d->pol_status = st;
@@ -201,120 +186,129 @@ static void policy_done(struct domain *d, enum pol_status st, const char *error)
 	mxs_domain_release(d);
 }
 
-static void on_fetched(void *arg, struct mxs_https_result *res)
+static void on_fetched(void *arg, const struct mxs_sts_fetch_result *res)
 {
 	struct domain *d = arg;
-	char msg[300];
+	char msg[sizeof(res->address) + sizeof(res->error) + 64];
 
 	d->fetch = NULL;
-	switch (res->status) {
-	case MXS_HTTPS_OK:
-		break;
-	case MXS_HTTPS_CONNECT_ERROR: policy_done(d, POLS_CONNECT_ERROR, res->error); return;
-	case MXS_HTTPS_TLS_ERROR: policy_done(d, POLS_TLS_ERROR, res->error); return;
-	case MXS_HTTPS_CERT_ERROR: policy_done(d, POLS_CERT_ERROR, res->error); return;
-	case MXS_HTTPS_TIMEOUT: policy_done(d, POLS_TIMEOUT, res->error); return;
-	case MXS_HTTPS_HTTP_ERROR: policy_done(d, POLS_HTTP_ERROR, res->error); return;
-	default: policy_done(d, POLS_LOCAL_ERROR, res->error); return;
-	}
-	/* RFC 8461 3.3: 200 only (no redirects), media type text/plain */
-	if (res->http_status != 200) {
-		snprintf(msg, sizeof(msg), "HTTP status %d", res->http_status);
-		policy_done(d, POLS_HTTP_ERROR, msg);
-		return;
-	}
-	if (strcmp(res->content_type, "text/plain") != 0) {
-		snprintf(msg, sizeof(msg), "Content-Type '%s' is not text/plain", res->content_type);
-		policy_done(d, POLS_BAD_CONTENT_TYPE, msg);
+	if (res->status != MXS_STS_OK) {
+		/* the reason first ("expired: ...", "connect: ..."), then where */
+		if (res->tried > 1)
+			snprintf(msg, sizeof(msg), "%s (%u addresses tried, the last %s)", res->error,
+				 res->tried, res->address);
+		else
+			snprintf(msg, sizeof(msg), "%s (%s)", res->error, res->address);
+		policy_done(d, res->status, msg);
 		return;
 	}
 	d->policy = malloc(sizeof(*d->policy));
 	if (!d->policy) {
-		policy_done(d, POLS_LOCAL_ERROR, "out of memory");
+		policy_done(d, MXS_STS_LOCAL, "out of memory");
 		return;
 	}
-	enum mxs_sts_policy_error e = mxs_sts_policy_parse(res->body, res->body_len, d->policy);
-	if (e != MXS_STSP_OK) {
-		snprintf(msg, sizeof(msg), "%s (line %zu)", mxs_sts_policy_error_name(e),
-			 d->policy->err_line);
+	enum mxs_sts_status st =
+		mxs_sts_judge(res->http_status, res->content_type[0] ? res->content_type : NULL,
+			      res->location[0] ? res->location : NULL, res->body, res->body_len,
+			      d->policy, msg, sizeof(msg));
+	if (st != MXS_STS_OK) {
 		free(d->policy);
 		d->policy = NULL;
-		policy_done(d, POLS_INVALID, msg);
-		return;
 	}
-	policy_done(d, POLS_OK, NULL);
+	policy_done(d, st, st == MXS_STS_OK ? NULL : msg);
 }
 
-/* The address of mta-sts.<domain> is known: dial the first one not blocked. */
-static void policy_fetch(struct domain *d, struct mxs_answer *a, int family)
+/* Every address lookup of mta-sts.<domain> is in: dial those the blocklist allows. */
+static void policy_fetch(struct domain *d)
 {
 	struct mxs_resolver *r = d->r;
-	struct mxs_dns_rr rr;
 	const char *blocked = NULL;
-	char host[MXS_DNS_NAME_MAX + 16];
+	char host[MXS_DNS_NAME_MAX + 16], msg[MXS_DNS_NAME_MAX + 64];
+	size_t n = 0;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
-	while (mxs_answer_next(a, &rr) == 1) {
+	if (d->pol_naddrs == 0) {
+		enum mxs_dns_status st = d->pol_dns != MXS_DNS_OK ? d->pol_dns : MXS_DNS_NO_ADDRESS;
+		snprintf(msg, sizeof(msg), "%s: %s", host, mxs_dns_status_name(st));
+		policy_done(d, MXS_STS_DNS, msg);
+		return;
+	}
+	for (size_t i = 0; i < d->pol_naddrs; i++) {
 		struct sockaddr_storage ss;
-		socklen_t sl;
 		memset(&ss, 0, sizeof(ss));
-		if (family == AF_INET && rr.rdlen == 4) {
+		if (d->pol_addrs[i].family == AF_INET) {
 			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 			sin->sin_family = AF_INET;
-			sin->sin_port = htons(r->o.mta_sts_port);
-			memcpy(&sin->sin_addr, rr.rdata, 4);
-			sl = sizeof(*sin);
-		} else if (family == AF_INET6 && rr.rdlen == 16) {
+			memcpy(&sin->sin_addr, d->pol_addrs[i].b, 4);
+		} else {
 			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(r->o.mta_sts_port);
-			memcpy(&sin6->sin6_addr, rr.rdata, 16);
-			sl = sizeof(*sin6);
-		} else {
-			continue;
+			memcpy(&sin6->sin6_addr, d->pol_addrs[i].b, 16);
 		}
 		/* the policy server is dialled too: the blocklist holds for it as well */
 		const char *rule = r->o.blocklist
 			? mxs_blocklist_check(r->o.blocklist, (struct sockaddr *)&ss) : NULL;
-		if (rule) {
+		if (rule)
 			blocked = rule;
-			continue;
-		}
-		d->pol_state = POL_FETCH;
-		r->st.policy_fetches++;
-		d->fetch = mxs_https_get(r->base, r->ssl_ctx, (struct sockaddr *)&ss, sl, host,
-					 "/.well-known/mta-sts.txt", POLICY_BODY_MAX,
-					 r->o.mta_sts_timeout_ms, on_fetched, d);
-		if (!d->fetch)
-			policy_done(d, POLS_LOCAL_ERROR, "cannot start the HTTPS request");
+		else
+			d->pol_addrs[n++] = d->pol_addrs[i];
+	}
+	if (n == 0) {
+		policy_done(d, MXS_STS_BLOCKED, blocked);
 		return;
 	}
-	policy_done(d, POLS_BLOCKED, blocked);
+	d->pol_state = POL_FETCH;
+	r->st.policy_fetches++;
+	d->fetch = mxs_sts_fetch_start(r->base, r->ssl_ctx, d->pol_addrs, n, r->o.mta_sts_port,
+				       host, "/.well-known/mta-sts.txt", MXS_STS_BODY_MAX,
+				       r->o.mta_sts_timeout_ms, on_fetched, d);
+	if (!d->fetch)
+		policy_done(d, MXS_STS_LOCAL, "cannot start the HTTPS request");
 }
 
+/* One address lookup of mta-sts.<domain>: keep its addresses (in answer order). */
 static void policy_dns(struct domain *d, enum rq_kind kind, int status, const unsigned char *abuf,
 		       int alen)
 {
-	char name[MXS_DNS_NAME_MAX + 16], msg[MXS_DNS_NAME_MAX + 64];
+	char name[MXS_DNS_NAME_MAX + 16];
 	struct mxs_answer a;
+	struct mxs_dns_rr rr;
 	int v6 = kind == RQ_POLICY_AAAA;
 
 	snprintf(name, sizeof(name), "mta-sts.%s", d->name);
 	enum mxs_dns_status st =
 		mxs_answer_open(&a, status, abuf, alen, name, v6 ? MXS_DNS_T_AAAA : MXS_DNS_T_A);
 	if (st == MXS_DNS_OK) {
-		policy_fetch(d, &a, v6 ? AF_INET6 : AF_INET);
-		return;
+		while (mxs_answer_next(&a, &rr) == 1 && d->pol_naddrs < MXS_STS_FETCH_MAX_ADDRS) {
+			size_t len = v6 ? 16 : 4;
+			if (rr.rdlen != len)
+				continue;
+			if (!d->pol_addrs) {
+				d->pol_addrs = calloc(MXS_STS_FETCH_MAX_ADDRS, sizeof(*d->pol_addrs));
+				if (!d->pol_addrs)
+					break;
+			}
+			struct mxs_addr *x = &d->pol_addrs[d->pol_naddrs++];
+			memset(x, 0, sizeof(*x));
+			x->family = v6 ? AF_INET6 : AF_INET;
+			memcpy(x->b, rr.rdata, len);
+		}
+	} else if (st != MXS_DNS_NODATA && d->pol_dns == MXS_DNS_OK) {
+		d->pol_dns = st; /* the first real failure names the class's detail */
 	}
-	if (!v6 && d->r->o.family == MXS_FAMILY_ANY && st == MXS_DNS_NODATA) {
-		/* no IPv4 address: try IPv6 (the pending count carries over) */
-		mxs_query(d->r, RQ_POLICY_AAAA, d, name, MXS_DNS_T_AAAA);
+	if (--d->pol_dns_wait > 0)
 		return;
+	/* IPv4 first, as the MX addresses: the answer order of each family is kept */
+	if (d->pol_naddrs > 1 && d->pol_addrs[0].family == AF_INET6) {
+		struct mxs_addr tmp[MXS_STS_FETCH_MAX_ADDRS];
+		size_t k = 0;
+		for (int fam = 0; fam < 2; fam++)
+			for (size_t i = 0; i < d->pol_naddrs; i++)
+				if ((d->pol_addrs[i].family == AF_INET) == (fam == 0))
+					tmp[k++] = d->pol_addrs[i];
+		memcpy(d->pol_addrs, tmp, k * sizeof(tmp[0]));
 	}
-	if (v6 && st == MXS_DNS_NODATA && d->r->o.family == MXS_FAMILY_ANY)
-		st = MXS_DNS_NO_ADDRESS; /* neither A nor AAAA */
-	snprintf(msg, sizeof(msg), "%s: %s", name, mxs_dns_status_name(st));
-	policy_done(d, st == MXS_DNS_TIMEOUT ? POLS_TIMEOUT : POLS_NO_ADDRESS, msg);
+	policy_fetch(d);
 }
 
 void mxs_policy_answer(struct domain *d, enum rq_kind kind, int status, const unsigned char *abuf,
@@ -330,7 +324,7 @@ void mxs_policy_answer(struct domain *d, enum rq_kind kind, int status, const un
 	case RQ_POLICY_A:
 	case RQ_POLICY_AAAA:
 		policy_dns(d, kind, status, abuf, alen);
-		return; /* policy_dns releases d itself, once the fetch is over */
+		return; /* the policy step releases d itself, once the fetch is over */
 	default:
 		break;
 	}
@@ -340,7 +334,7 @@ void mxs_policy_answer(struct domain *d, enum rq_kind kind, int status, const un
 void mxs_policy_cancel(struct domain *d)
 {
 	if (d->fetch) {
-		mxs_https_cancel(d->fetch);
+		mxs_sts_fetch_cancel(d->fetch);
 		d->fetch = NULL;
 	}
 }

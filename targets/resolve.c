@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "answer.h"
-#include "https_get.h"
+#include "sts_fetch.h"
 #include "input.h"
 #include "log.h"
 #include "resolve_int.h"
@@ -300,6 +300,7 @@ static void domain_free(struct domain *d)
 	json_decref(d->sts);
 	json_decref(d->tlsrpt);
 	free(d->pol_error);
+	free(d->pol_addrs);
 	free(d->policy);
 	free(d->name);
 	free(d);
@@ -464,7 +465,7 @@ struct mxs_resolver *mxs_resolver_new(struct event_base *base, const struct mxs_
 	};
 	if (!(r->dns = mxs_ares_new(base, &ao, err, errlen)))
 		goto fail;
-	if (!r->o.no_policy && !(r->ssl_ctx = mxs_https_ctx_new(o->mta_sts_ca_file, err, errlen)))
+	if (!r->o.no_policy && !(r->ssl_ctx = mxs_sts_ctx_new(o->mta_sts_ca_file, err, errlen)))
 		goto fail;
 	if (!(r->seen = mxs_addrset_new()) || mxs_hc_init(&r->hc, r->o.host_cache) < 0 ||
 	    !(r->ev_ready = event_new(base, -1, 0, on_ev_ready, r)) ||

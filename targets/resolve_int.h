@@ -18,11 +18,11 @@
 #include "ares_loop.h"
 #include "dnsmsg.h"
 #include "resolve.h"
+#include "sts_fetch.h"
 #include "sts_policy.h"
 
 struct domain;
 struct event;
-struct mxs_https;
 
 /* Most records taken from one answer: bounds the work a hostile zone can cause. */
 #define MXS_MAX_MX 32
@@ -99,23 +99,6 @@ struct rq {
 /* Policy fetch states of a domain (policy.c). */
 enum pol_state { POL_IDLE, POL_DNS, POL_FETCH, POL_DONE };
 
-/* Outcome of an MTA-STS policy fetch ("policy.status" in domain records). */
-enum pol_status {
-	POLS_OK,
-	POLS_NO_ADDRESS,
-	POLS_BLOCKED,
-	POLS_CONNECT_ERROR,
-	POLS_TLS_ERROR,
-	POLS_CERT_ERROR,
-	POLS_HTTP_ERROR,
-	POLS_BAD_CONTENT_TYPE,
-	POLS_INVALID,
-	POLS_TIMEOUT,
-	POLS_LOCAL_ERROR,
-	POLS_LAST
-};
-
-const char *mxs_pol_status_name(enum pol_status s);
 
 struct domain {
 	struct mxs_resolver *r;
@@ -132,11 +115,14 @@ struct domain {
 	json_t *tlsrpt;             /* owned "tlsrpt" object; NULL: none (null) */
 	/* MTA-STS policy fetch */
 	enum pol_state pol_state;
-	enum pol_status pol_status;
+	enum mxs_sts_status pol_status; /* "policy.status" (sts_policy.h) */
 	char *pol_error;            /* owned */
-	struct mxs_sts_policy *policy; /* owned; parsed policy when POLS_OK */
-	struct mxs_https *fetch;    /* in flight, owned until its callback */
-	enum mxs_dns_status pol_dns;
+	struct mxs_sts_policy *policy; /* owned; parsed policy when MXS_STS_OK */
+	struct mxs_sts_fetch *fetch; /* in flight, owned until its callback */
+	int pol_dns_wait;           /* address lookups of mta-sts.<domain> outstanding */
+	enum mxs_dns_status pol_dns; /* their first failure (MXS_DNS_OK: none) */
+	struct mxs_addr *pol_addrs; /* owned: the addresses found, A then AAAA */
+	size_t pol_naddrs;
 };
 
 /* resolve.c */

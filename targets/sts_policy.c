@@ -1,6 +1,7 @@
 #include "sts_policy.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -159,4 +160,77 @@ int mxs_sts_mx_match(const char *pattern, const char *host)
 		return rest == plen - 2 && strncasecmp(dot + 1, pattern + 2, rest) == 0;
 	}
 	return plen == hlen && strncasecmp(pattern, host, plen) == 0;
+}
+
+static const char *const status_names[MXS_STS_LAST] = {
+	[MXS_STS_OK] = "ok",
+	[MXS_STS_DNS] = "dns",
+	[MXS_STS_BLOCKED] = "blocked",
+	[MXS_STS_CONNECT] = "connect",
+	[MXS_STS_TLS] = "tls",
+	[MXS_STS_CERTIFICATE] = "certificate",
+	[MXS_STS_TIMEOUT] = "timeout",
+	[MXS_STS_HTTP_PROTOCOL] = "http-protocol",
+	[MXS_STS_TOO_LARGE] = "too-large",
+	[MXS_STS_REDIRECT] = "redirect",
+	[MXS_STS_HTTP_STATUS] = "http-status",
+	[MXS_STS_CONTENT_TYPE] = "content-type",
+	[MXS_STS_SYNTAX] = "syntax",
+	[MXS_STS_LOCAL] = "local-error",
+};
+
+const char *mxs_sts_status_name(enum mxs_sts_status s)
+{
+	return (unsigned)s < MXS_STS_LAST ? status_names[s] : "?";
+}
+
+/* A remote string for an error message: printable ASCII, at most max bytes kept. */
+static void printable(char *dst, size_t dstlen, const char *src, size_t max)
+{
+	size_t n = 0;
+
+	for (; src && *src && n + 1 < dstlen && n < max; src++)
+		dst[n++] = (*src >= 0x20 && *src < 0x7f && *src != '\'') ? *src : '?';
+	dst[n] = '\0';
+}
+
+enum mxs_sts_status mxs_sts_judge(int http_status, const char *content_type, const char *location,
+				  const char *body, size_t len, struct mxs_sts_policy *out, char *err,
+				  size_t errlen)
+{
+	char shown[160];
+
+	memset(out, 0, sizeof(*out));
+	out->max_age = -1;
+	err[0] = '\0';
+	if (http_status >= 300 && http_status < 400) {
+		printable(shown, sizeof(shown), location, 120);
+		snprintf(err, errlen, "HTTP %d to '%s' (not followed)", http_status, shown);
+		return MXS_STS_REDIRECT;
+	}
+	if (http_status != 200) {
+		snprintf(err, errlen, "HTTP %d", http_status);
+		return MXS_STS_HTTP_STATUS;
+	}
+	/* media-type = type "/" subtype *( OWS ";" OWS parameter ), case-insensitive */
+	const char *ct = content_type ? content_type : "";
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	size_t tlen = strcspn(ct, "; \t");
+	if (tlen != 10 || strncasecmp(ct, "text/plain", 10) != 0) {
+		printable(shown, sizeof(shown), content_type, 120);
+		snprintf(err, errlen, content_type ? "Content-Type '%s' is not text/plain"
+						  : "no Content-Type%s", shown);
+		return MXS_STS_CONTENT_TYPE;
+	}
+	if (len > MXS_STS_BODY_MAX) {
+		snprintf(err, errlen, "body of %zu bytes, over %d", len, MXS_STS_BODY_MAX);
+		return MXS_STS_TOO_LARGE;
+	}
+	enum mxs_sts_policy_error e = mxs_sts_policy_parse(body ? body : "", body ? len : 0, out);
+	if (e != MXS_STSP_OK) {
+		snprintf(err, errlen, "%s (line %zu)", mxs_sts_policy_error_name(e), out->err_line);
+		return MXS_STS_SYNTAX;
+	}
+	return MXS_STS_OK;
 }

@@ -55,4 +55,40 @@ enum mxs_sts_policy_error mxs_sts_policy_parse(const char *body, size_t len,
  */
 int mxs_sts_mx_match(const char *pattern, const char *host);
 
+/*
+ * Outcome of a policy fetch, one class per reason ("policy.status" of domain records,
+ * docs/targets.md). The order is the order of the steps: the first that fails names it.
+ */
+enum mxs_sts_status {
+	MXS_STS_OK,           /* "ok": a valid policy */
+	MXS_STS_DNS,          /* "dns": mta-sts.<domain> has no address, or its lookup failed */
+	MXS_STS_BLOCKED,      /* "blocked": every address is blocklisted */
+	MXS_STS_CONNECT,      /* "connect": no address accepted a TCP connection */
+	MXS_STS_TLS,          /* "tls": the handshake failed (not for the certificate) */
+	MXS_STS_CERTIFICATE,  /* "certificate": no PKIX-valid certificate for mta-sts.<domain> */
+	MXS_STS_TIMEOUT,      /* "timeout": connected, but no complete response in time */
+	MXS_STS_HTTP_PROTOCOL,/* "http-protocol": a malformed or truncated HTTP response */
+	MXS_STS_TOO_LARGE,    /* "too-large": a body over 64 KiB (or headers over 16 KiB) */
+	MXS_STS_REDIRECT,     /* "redirect": a 3xx (never followed, RFC 8461 3.3) */
+	MXS_STS_HTTP_STATUS,  /* "http-status": any other status than 200 */
+	MXS_STS_CONTENT_TYPE, /* "content-type": not text/plain */
+	MXS_STS_SYNTAX,       /* "syntax": the body is not a valid policy */
+	MXS_STS_LOCAL,        /* "local-error": out of memory, no descriptors */
+	MXS_STS_LAST
+};
+
+const char *mxs_sts_status_name(enum mxs_sts_status s);
+
+#define MXS_STS_BODY_MAX 65536 /* RFC 8461 3.2: policies are at most 64 KiB */
+
+/*
+ * Judge an HTTP response to a policy request (RFC 8461 3.3): status 200 (3xx is a
+ * redirect), media type text/plain (parameters allowed, case ignored), a body of at most
+ * MXS_STS_BODY_MAX bytes that parses. content_type and location may be NULL (absent).
+ * Fills out (the parsed policy) and err (a printable reason, "" for OK).
+ */
+enum mxs_sts_status mxs_sts_judge(int http_status, const char *content_type, const char *location,
+				  const char *body, size_t len, struct mxs_sts_policy *out, char *err,
+				  size_t errlen);
+
 #endif

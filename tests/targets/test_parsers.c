@@ -12,7 +12,6 @@
 
 #include "answer.h"
 #include "dnsmsg.h"
-#include "http_resp.h"
 #include "input.h"
 #include "policy_txt.h"
 #include "sts_policy.h"
@@ -124,46 +123,40 @@ static void test_sts_policy(void **state)
 	assert_false(mxs_sts_mx_match("*.example.net", ".example.net"));
 }
 
-static enum mxs_http_result http(const char *s, int eof, struct mxs_http_resp *r)
+static void test_judge(void **state)
 {
-	return mxs_http_resp_parse(s, strlen(s), eof, 100, r);
-}
+	static struct mxs_sts_policy p;
+	char err[300];
+	const char *ok = "version: STSv1\nmode: testing\nmx: *.example.net\nmax_age: 86400\n";
 
-static void test_http(void **state)
-{
-	struct mxs_http_resp r;
-
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nContent-Type: Text/Plain; charset=utf-8\r\n"
-			      "Content-Length: 5\r\n\r\nhello", 0, &r), MXS_HTTP_DONE);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.content_type, "text/plain");
-	assert_string_equal(r.body, "hello");
-	free(r.body);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", 0, &r), MXS_HTTP_NEED_MORE);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", 1, &r), MXS_HTTP_ERROR);
-	assert_int_equal(r.error, MXS_HTTPE_TRUNCATED);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-			      "5\r\nhello\r\n3;x=y\r\n, w\r\n0\r\n\r\n", 0, &r), MXS_HTTP_DONE);
-	assert_string_equal(r.body, "hello, w");
-	free(r.body);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", 0, &r),
-			 MXS_HTTP_NEED_MORE);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, &r),
-			 MXS_HTTP_ERROR);
-	assert_int_equal(http("HTTP/1.0 200 OK\n\nclose delimited", 0, &r), MXS_HTTP_NEED_MORE);
-	assert_int_equal(http("HTTP/1.0 200 OK\n\nclose delimited", 1, &r), MXS_HTTP_DONE);
-	assert_string_equal(r.body, "close delimited");
-	free(r.body);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", 0, &r), MXS_HTTP_ERROR);
-	assert_int_equal(r.error, MXS_HTTPE_BODY_TOO_LARGE);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 0, &r),
-			 MXS_HTTP_ERROR);
-	assert_int_equal(http("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 0, &r), MXS_HTTP_ERROR);
-	assert_int_equal(http("SSH-2.0-OpenSSH\r\n", 0, &r), MXS_HTTP_ERROR);
-	assert_int_equal(r.error, MXS_HTTPE_BAD_STATUS_LINE);
-	assert_int_equal(http("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0, &r), MXS_HTTP_DONE);
-	assert_int_equal(r.status, 404);
-	free(r.body);
+	assert_int_equal(mxs_sts_judge(200, "Text/Plain; charset=utf-8", NULL, ok, strlen(ok), &p,
+				       err, sizeof(err)), MXS_STS_OK);
+	assert_string_equal(err, "");
+	assert_int_equal(p.mode, MXS_STS_MODE_TESTING);
+	assert_int_equal(mxs_sts_judge(301, "text/html", "https://elsewhere/x", ok, strlen(ok), &p,
+				       err, sizeof(err)), MXS_STS_REDIRECT);
+	assert_string_equal(err, "HTTP 301 to 'https://elsewhere/x' (not followed)");
+	assert_int_equal(mxs_sts_judge(308, NULL, NULL, "", 0, &p, err, sizeof(err)), MXS_STS_REDIRECT);
+	assert_int_equal(mxs_sts_judge(404, "text/plain", NULL, ok, strlen(ok), &p, err, sizeof(err)),
+			 MXS_STS_HTTP_STATUS);
+	assert_string_equal(err, "HTTP 404");
+	assert_int_equal(mxs_sts_judge(200, "text/html", NULL, ok, strlen(ok), &p, err, sizeof(err)),
+			 MXS_STS_CONTENT_TYPE);
+	assert_string_equal(err, "Content-Type 'text/html' is not text/plain");
+	assert_int_equal(mxs_sts_judge(200, NULL, NULL, ok, strlen(ok), &p, err, sizeof(err)),
+			 MXS_STS_CONTENT_TYPE);
+	assert_int_equal(mxs_sts_judge(200, "text/plainx", NULL, ok, strlen(ok), &p, err, sizeof(err)),
+			 MXS_STS_CONTENT_TYPE);
+	assert_int_equal(mxs_sts_judge(200, "text/\x01'", NULL, ok, strlen(ok), &p, err, sizeof(err)),
+			 MXS_STS_CONTENT_TYPE);
+	assert_string_equal(err, "Content-Type 'text/?" "?' is not text/plain");
+	assert_int_equal(mxs_sts_judge(200, "text/plain", NULL, ok, MXS_STS_BODY_MAX + 1, &p, err,
+				       sizeof(err)), MXS_STS_TOO_LARGE);
+	assert_int_equal(mxs_sts_judge(200, "text/plain", NULL, "version: STSv1\nmode: on\n", 24, &p,
+				       err, sizeof(err)), MXS_STS_SYNTAX);
+	assert_string_equal(err, "bad-mode (line 2)");
+	assert_string_equal(mxs_sts_status_name(MXS_STS_HTTP_PROTOCOL), "http-protocol");
+	assert_string_equal(mxs_sts_status_name(MXS_STS_LAST), "?");
 }
 
 /* A response to a query we build: header, the question copied, then answers. */
@@ -311,7 +304,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sts_txt),    cmocka_unit_test(test_tlsrpt_txt),
-		cmocka_unit_test(test_sts_policy), cmocka_unit_test(test_http),
+		cmocka_unit_test(test_sts_policy), cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_dns),        cmocka_unit_test(test_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
