@@ -319,9 +319,9 @@ static int start_attempt(struct mxs_sts_fetch *f)
 		SSL_set_msg_callback_arg(ssl, f);
 		SSL_set_info_callback(ssl, on_tls_info);
 		/*
-		 * Deferred callbacks: the OpenSSL bufferevent reports a close (EOF) before it
-		 * hands over the bytes that arrived with it; run from the loop, the read
-		 * callback comes first, so a response sent together with the close is read.
+		 * Deferred callbacks: evhttp's callbacks run from the loop, never from inside
+		 * OpenSSL's read path, and a read reported together with a close reaches
+		 * evhttp before the close does (the test with nginx passes either way).
 		 */
 		f->bev = bufferevent_openssl_socket_new(f->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 							opts);
