@@ -65,6 +65,7 @@ class Vhost:
         self.key = key
         self.files = files or {}
         self.conf = conf
+        self.root = None  # the document root, once a server has the vhost
 
 
 def _as_root():
@@ -81,6 +82,12 @@ def _worker_user():
         except KeyError:
             continue
     return "nobody", "nogroup"
+
+
+def write_files(vhost, files):
+    """(Re)write files under a running vhost's document root: the servers read them per
+    request, so this changes what they serve."""
+    _write_tree(vhost.root, files, cgi_ok=True)
 
 
 def _write_tree(root, files, cgi_ok=False):
@@ -149,6 +156,7 @@ class Nginx(_Server):
             os.makedirs(root)
             os.chmod(root, 0o755)
             _write_tree(root, v.files)
+            v.root = root
             listen = "listen %s:%d%s%s;" % (addr, port, " ssl" if ssl else "",
                                            " default_server" if i == 0 else "")
             tls = ("ssl_certificate %s; ssl_certificate_key %s;" % (v.cert, v.key)) if ssl else ""
@@ -215,6 +223,7 @@ class Apache(_Server):
             os.makedirs(root)
             os.chmod(root, 0o755)
             _write_tree(root, v.files, cgi_ok=True)
+            v.root = root
             hosts.append("""<VirtualHost %(addr)s:%(port)d>
     ServerName %(name)s
     SSLEngine on

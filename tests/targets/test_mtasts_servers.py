@@ -5,7 +5,9 @@ redirect rule, a wrong type, an expired/mismatched/untrusted certificate, a 404,
 oversize file, a plain-HTTP listener, nothing listening, no address), over TLS 1.2 and
 1.3, with Content-Length, chunked and close-delimited bodies, keep-alive and close, and a
 server that closes without close_notify. Each verdict is compared with what curl says
-for the same URL.
+for the same URL. The domain lines are then stored (mxsurvey ingest) and counted by
+v_mta_sts_outcomes; a second night with changed policies, ids and records is stored too
+and mxs_sts_changes / v_mta_sts_changes must name each change.
 
 Addresses: 127.0.0.1 nginx (TLS 1.3 only, keep-alive), 127.0.0.2 nginx (TLS 1.2 only,
 keepalive_timeout 0: the response and the close arrive together), 127.0.0.3 Apache
@@ -20,6 +22,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import certs  # noqa: E402
 import dns  # noqa: E402
+from pg import PgCluster, private_env  # noqa: E402
 import webservers  # noqa: E402
 import world  # noqa: E402
 
@@ -70,6 +73,9 @@ CASES = {
     "d-dead": ("dead", "connect", None),
     "x-noaddr": (None, "dns", None),
 }
+
+
+VHOSTS = {}  # case name -> its Vhost (document root known once its server runs)
 
 
 def build(tmp):
@@ -129,6 +135,7 @@ def build(tmp):
                 f = apache_files.get(n, f)
                 conf = apache_conf.get(n, "")
             out.append(webservers.Vhost(host(n), cert, key, files=f, conf=conf))
+            VHOSTS[n] = out[-1]
         return out
 
     port = webservers.shared_port(list(ADDRS.values()))
@@ -140,16 +147,25 @@ def build(tmp):
     ]
     servers.append(webservers.Apache(ADDRS["apache"], port, vhosts("apache")))
 
+    return ca, port, servers, zone(1)
+
+
+ID1, ID2 = "20261207T000000", "20261208T000000"
+
+
+def zone(night):
+    """The zone of night 1, or night 2: a-static's id changes (same policy), d-dead's
+    record goes away."""
     z = dns.Zone(ZONE)
     for n, (srv, _, _) in CASES.items():
-        z.txt("_mta-sts." + n, "v=STSv1; id=20261207T000000;")
+        if not (night == 2 and n == "d-dead"):
+            z.txt("_mta-sts." + n, "v=STSv1; id=%s;" % (ID2 if night == 2 and n == "a-static" else ID1))
         z.add(n, "MX", "10 mx.%s.%s." % (n, ZONE)).add("mx." + n, "A", "192.0.2.25")
         if n == "n-multi":
             z.add("mta-sts." + n, "A", ADDRS["dead"])
         if srv:
             z.add("mta-sts." + n, "A", ADDRS[srv])
-    nsd = dns.Nsd({ZONE: z.text()})
-    return ca, port, servers, nsd
+    return dns.Nsd({ZONE: z.text()})
 
 
 def curl_class(ca, port, name, addrs):
@@ -178,6 +194,72 @@ def curl_class(ca, port, name, addrs):
     return "200"
 
 
+def resolve(nsd, ca, port):
+    return world.run_resolve(["--dns-server", "127.0.0.1:%d" % nsd.port, "--mta-sts-ca-file", ca,
+                              "--mta-sts-port", str(port), "--timeout", "0.5", "--retries", "1",
+                              "--mta-sts-timeout", "5", "--quiet", "--no-default-blocklist",
+                              "--concurrency", "4"],
+                             "".join("%s.%s\n" % (n, ZONE) for n in CASES))
+
+
+def ingest(pg, tmp, label, out):
+    path = os.path.join(tmp, label + ".jsonl")
+    with open(path, "w") as f:
+        f.write(out)
+    subprocess.run([os.environ.get("MXS_BIN", "mxsurvey"), "ingest", "-q", "--db", pg.url,
+                    "--label", label, path], env=private_env(tmp), check=True,
+                   stderr=subprocess.DEVNULL)
+
+
+def check_database(c, pg, tmp, ca, port, night1):
+    """Night 1 stored and counted by class; night 2 changes, stored, and compared."""
+    ingest(pg, tmp, "night1", night1)
+    want = {}
+    for n, (_, st, err) in CASES.items():
+        detail = err if st == "certificate" else None
+        want[(st, detail)] = want.get((st, detail), 0) + 1
+    rows = pg.query("SELECT outcome, detail, n, n_denom FROM v_mta_sts_outcomes "
+                    "WHERE scan_id = 1 AND bucket = 'all'")
+    c.eq("outcomes view: classes and counts",
+         {(o, d): int(k) for o, d, k, _ in rows}, want)
+    c.eq("outcomes view: denominator", {int(r[3]) for r in rows}, {len(CASES)})
+
+    # night 2: a mode, an mx list and a max_age change (the last two under the same id),
+    # an id changed over the same policy, a 404 that now serves, a record removed
+    webservers.write_files(VHOSTS["n-static"], {WK: policy("n-static", mode="testing")})
+    webservers.write_files(VHOSTS["c-static"], {WK: policy("c-static").replace(
+        "mx: ", "mx: *.backup.%s\r\nmx: " % ZONE)})
+    webservers.write_files(VHOSTS["a-cgi"], {"policy.cgi": cgi("text/plain", policy("a-cgi", max_age=172800))})
+    webservers.write_files(VHOSTS["n-404"], {WK: policy("n-404")})
+    nsd = zone(2)
+    try:
+        p = resolve(nsd, ca, port)
+    finally:
+        nsd.stop()
+    c.eq("night 2: exit code", p.returncode, 0)
+    ingest(pg, tmp, "night2", p.stdout)
+    d = lambda n: "%s.%s" % (n, ZONE)  # noqa: E731
+    want = {
+        (d("n-static"), "mode", "enforce", "testing"),
+        (d("n-static"), "policy-without-id-change", ID1, ID1),
+        (d("c-static"), "mx", "mx.c-static.web.test", "*.backup.web.test mx.c-static.web.test"),
+        (d("c-static"), "policy-without-id-change", ID1, ID1),
+        (d("a-cgi"), "max_age", "86400", "172800"),
+        (d("a-cgi"), "policy-without-id-change", ID1, ID1),
+        (d("a-static"), "id", ID1, ID2),
+        (d("a-static"), "id-without-policy-change", ID1, ID2),
+        (d("n-404"), "outcome", "http-status", "ok"),
+        (d("d-dead"), "record-removed", ID1, None),
+    }
+    got = {tuple(r) for r in pg.query("SELECT * FROM mxs_sts_changes(1, 2)")}
+    c.eq("changes: night 1 to night 2", got, want)
+    got = {tuple(r[2:]) for r in pg.query("SELECT * FROM v_mta_sts_changes")
+           if r[:2] == ["1", "2"]}
+    c.eq("changes view: the same pair", got, want)
+    c.eq("changes view: no pair before the first scan",
+         pg.scalar("SELECT count(*) FROM v_mta_sts_changes WHERE scan_id = 1"), "0")
+
+
 def main():
     c = world.Checker()
     tmp = tempfile.mkdtemp(prefix="mxs-mtasts-web-")
@@ -186,12 +268,9 @@ def main():
     nsd = None
     try:
         ca, port, servers, nsd = build(tmp)
-        names = list(CASES)
-        p = world.run_resolve(["--dns-server", "127.0.0.1:%d" % nsd.port, "--mta-sts-ca-file", ca,
-                               "--mta-sts-port", str(port), "--timeout", "0.5", "--retries", "1",
-                               "--mta-sts-timeout", "5", "--quiet", "--no-default-blocklist",
-                               "--concurrency", "4"],
-                              "".join("%s.%s\n" % (n, ZONE) for n in names))
+        p = resolve(nsd, ca, port)
+        nsd.stop()
+        nsd = None
         c.eq("exit code", p.returncode, 0)
         got = {}
         for line in p.stdout.splitlines():
@@ -220,6 +299,8 @@ def main():
         c.true("apache answered every request with 200",
                servers[3].access_log().count('"GET /%s HTTP/1.1" 200' % WK) >= 8,
                servers[3].access_log())
+        with PgCluster() as pg:
+            check_database(c, pg, tmp, ca, port, p.stdout)
     finally:
         for s in servers:
             s.stop()
