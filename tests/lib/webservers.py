@@ -144,7 +144,8 @@ class _Server:
 class Nginx(_Server):
     """nginx in the foreground (daemon off) with one master and one worker."""
 
-    def __init__(self, addr, port, vhosts, http_conf="", ssl=True, protocols="TLSv1.2 TLSv1.3"):
+    def __init__(self, addr, port, vhosts, http_conf="", ssl=True, protocols="TLSv1.2 TLSv1.3",
+                 workers=1, worker_connections=256):
         self._prepare("mxs-nginx-")
         self.addr, self.port = addr, port
         user = ""
@@ -166,10 +167,11 @@ class Nginx(_Server):
         conf = """
 %(user)s
 daemon off;
-worker_processes 1;
+worker_processes %(workers)d;
+worker_rlimit_nofile %(nofile)d;
 pid %(d)s/nginx.pid;
 error_log %(d)s/error.log info;
-events { worker_connections 256; }
+events { worker_connections %(wc)d; }
 http {
     access_log %(d)s/access.log;
     client_body_temp_path %(d)s/client_body;
@@ -186,6 +188,7 @@ http {
     %(servers)s
 }
 """ % {"user": user, "d": d, "protocols": protocols, "http_conf": http_conf,
+       "workers": workers, "wc": worker_connections, "nofile": 2 * worker_connections + 64,
        "servers": "\n    ".join(servers)}
         self.conf = os.path.join(d, "nginx.conf")
         with open(self.conf, "w") as f:
