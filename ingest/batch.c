@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "outcome.h"
 #include "rowconv.h"
 #include "timeutil.h"
 
@@ -236,16 +237,18 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 	                   err, errlen);
 	t1 = mxs_mono_ms();
 	if (f == PGF_OK && b->staging && b->bufs.n_results > 0) {
+		/* a resumed run replaces what the stop left "interrupted", never a real answer */
+		int interrupted = mxs_outcome_db_codes[MXS_OUT_INTERRUPTED];
 		if (asprintf(&sql,
 		             "WITH ins AS (INSERT INTO %s AS r (%s) SELECT DISTINCT ON (ip, port) %s "
-		             "FROM stage_results ORDER BY ip, port, outcome = 19 "
+		             "FROM stage_results ORDER BY ip, port, outcome = %d "
 		             "ON CONFLICT (scan_id, ip, port) DO UPDATE SET %s "
-		             "WHERE r.outcome = 19 AND excluded.outcome <> 19 "
+		             "WHERE r.outcome = %d AND excluded.outcome <> %d "
 		             "RETURNING (xmax = 0) AS fresh) "
 		             "SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) "
 		             "FROM ins",
-		             part, rowconv_results_columns, rowconv_results_columns,
-		             b->upsert_set) < 0) {
+		             part, rowconv_results_columns, rowconv_results_columns, interrupted,
+		             b->upsert_set, interrupted, interrupted) < 0) {
 			snprintf(err, errlen, "out of memory");
 			f = PGF_OTHER;
 		} else {

@@ -10,34 +10,18 @@
 #include <string.h>
 
 #include "codes.h"
+#include "record_fields.h"
 #include "rowconv_int.h"
 
-/* The JSON objects of a result record that hold columns. */
-enum obj {
-	OBJ_TOP,
-	OBJ_GREETING,
-	OBJ_EHLO,
-	OBJ_STARTTLS,
-	OBJ_TLS,
-	OBJ_DANE,
-	OBJ_EHLO_TLS,
-	OBJ_TAMPER,
-	OBJ_TIMING,
-	OBJ_LAST
-};
+/* The JSON objects of a result record that hold columns (common/record_fields.h). */
+#define OBJ_ID_(id, parent, key, path, present) OBJ_##id,
+enum obj { MXS_RECORD_OBJECTS(OBJ_ID_) OBJ_LAST };
 
 _Static_assert(OBJ_LAST == RC_OBJS, "RC_OBJS must count the objects");
 
+#define OBJ_WHERE_(id, parent, key, path, present) [OBJ_##id] = { OBJ_##parent, key, path },
 static const struct { enum obj parent; const char *key; const char *path; } obj_where[OBJ_LAST] = {
-	[OBJ_TOP] = { OBJ_TOP, NULL, "" },
-	[OBJ_GREETING] = { OBJ_TOP, "greeting", "greeting." },
-	[OBJ_EHLO] = { OBJ_TOP, "ehlo", "ehlo." },
-	[OBJ_STARTTLS] = { OBJ_TOP, "starttls", "starttls." },
-	[OBJ_TLS] = { OBJ_TOP, "tls", "tls." },
-	[OBJ_DANE] = { OBJ_TLS, "dane", "tls.dane." },
-	[OBJ_EHLO_TLS] = { OBJ_TOP, "ehlo_tls", "ehlo_tls." },
-	[OBJ_TAMPER] = { OBJ_TOP, "tamper", "tamper." },
-	[OBJ_TIMING] = { OBJ_TOP, "timing_ms", "timing_ms." },
+	MXS_RECORD_OBJECTS(OBJ_WHERE_)
 };
 
 enum kind {
@@ -58,66 +42,10 @@ enum kind {
 
 /*
  * The results table after scan_id, ip, port (written first: they are the key), in COPY
- * order: column, object, key, kind.
+ * order: the X entries of the field table; its K entries are the key, read on their own.
  */
-#define RESULT_COLUMNS(X) \
-	X(v, OBJ_TOP, "v", K_I16) \
-	X(mx, OBJ_TOP, "mx", K_TEXT) \
-	X(mx_names, OBJ_TOP, "mx_names", K_TEXTS) \
-	X(domains, OBJ_TOP, "domains", K_TEXTS) \
-	X(input, OBJ_TOP, "input", K_ESC) \
-	X(start, OBJ_TOP, "start", K_TIME) \
-	X(outcome, OBJ_TOP, "outcome", K_OUTCOME) \
-	X(phase, OBJ_TOP, "phase", K_PHASE) \
-	X(detail, OBJ_TOP, "detail", K_TEXT) \
-	X(attempts, OBJ_TOP, "attempts", K_I16) \
-	X(ehlo_name, OBJ_TOP, "ehlo_name", K_TEXT) \
-	X(profile, OBJ_TOP, "profile", K_TEXT) \
-	X(greeting_code, OBJ_GREETING, "code", K_I16) \
-	X(greeting_lines, OBJ_GREETING, "lines", K_ESCS) \
-	X(ehlo_verb, OBJ_EHLO, "verb", K_TEXT) \
-	X(ehlo_code, OBJ_EHLO, "code", K_I16) \
-	X(ehlo_lines, OBJ_EHLO, "lines", K_ESCS) \
-	X(ehlo_extensions, OBJ_EHLO, "extensions", K_ESCS) \
-	X(starttls_code, OBJ_STARTTLS, "code", K_I16) \
-	X(starttls_lines, OBJ_STARTTLS, "lines", K_ESCS) \
-	X(tls_version, OBJ_TLS, "version", K_TLSVER) \
-	X(tls_cipher, OBJ_TLS, "cipher", K_TEXT) \
-	X(tls_cipher_openssl, OBJ_TLS, "cipher_openssl", K_TEXT) \
-	X(tls_cipher_bits, OBJ_TLS, "cipher_bits", K_I16) \
-	X(tls_forward_secrecy, OBJ_TLS, "forward_secrecy", K_BOOL) \
-	X(tls_kex, OBJ_TLS, "kex", K_TEXT) \
-	X(tls_kex_group, OBJ_TLS, "kex_group", K_TEXT) \
-	X(tls_kex_bits, OBJ_TLS, "kex_bits", K_I32) \
-	X(tls_sig_alg, OBJ_TLS, "sig_alg", K_TEXT) \
-	X(tls_verify_code, OBJ_TLS, "verify_code", K_I32) \
-	X(tls_verify_reason, OBJ_TLS, "verify_reason", K_TEXT) \
-	X(tls_trusted, OBJ_TLS, "trusted", K_BOOL) \
-	X(tls_name_match, OBJ_TLS, "name_match", K_BOOL) \
-	X(tls_matched_names, OBJ_TLS, "matched_names", K_TEXTS) \
-	X(tls_expired, OBJ_TLS, "expired", K_BOOL) \
-	X(tls_not_yet_valid, OBJ_TLS, "not_yet_valid", K_BOOL) \
-	X(tls_self_signed, OBJ_TLS, "self_signed", K_BOOL) \
-	X(dane_tlsa, OBJ_DANE, "tlsa", K_I32) \
-	X(dane_dnssec, OBJ_DANE, "dnssec", K_BOOL) \
-	X(dane_match, OBJ_DANE, "match", K_BOOL) \
-	X(dane_depth, OBJ_DANE, "depth", K_I16) \
-	X(chain_sha256, OBJ_TLS, "chain", K_CHAIN) \
-	X(ehlo_tls_verb, OBJ_EHLO_TLS, "verb", K_TEXT) \
-	X(ehlo_tls_code, OBJ_EHLO_TLS, "code", K_I16) \
-	X(ehlo_tls_lines, OBJ_EHLO_TLS, "lines", K_ESCS) \
-	X(ehlo_tls_extensions, OBJ_EHLO_TLS, "extensions", K_ESCS) \
-	X(tamper_mangled_starttls, OBJ_TAMPER, "mangled_starttls", K_ESC) \
-	X(tamper_starttls_echo, OBJ_TAMPER, "starttls_echo", K_BOOL) \
-	X(tamper_plaintext_after_starttls, OBJ_TAMPER, "plaintext_after_starttls", K_I32) \
-	X(t_connect, OBJ_TIMING, "connect", K_I32) \
-	X(t_greeting, OBJ_TIMING, "greeting", K_I32) \
-	X(t_ehlo, OBJ_TIMING, "ehlo", K_I32) \
-	X(t_starttls, OBJ_TIMING, "starttls", K_I32) \
-	X(t_handshake, OBJ_TIMING, "handshake", K_I32) \
-	X(t_ehlo_tls, OBJ_TIMING, "ehlo_tls", K_I32) \
-	X(t_total, OBJ_TIMING, "total", K_I32) \
-	X(transcript, OBJ_TOP, "transcript", K_JSONB)
+#define NO_COLUMN_(name, obj, key, json)
+#define RESULT_COLUMNS(X) MXS_RECORD_FIELDS(NO_COLUMN_, X)
 
 struct column {
 	enum obj obj;
@@ -125,14 +53,14 @@ struct column {
 	enum kind kind;
 };
 
-#define X_ID(name, obj, key, kind) COL_##name,
+#define X_ID(name, obj, key, kind, json) COL_##name,
 enum col_id { RESULT_COLUMNS(X_ID) COL_LAST };
 
-#define X_COL(name, obj, key, kind) { obj, key, kind },
+#define X_COL(name, obj, key, kind, json) { OBJ_##obj, key, K_##kind },
 static const struct column cols[] = { RESULT_COLUMNS(X_COL) };
 #define NCOLS ((int)COL_LAST)
 
-#define X_NAME(name, obj, key, kind) ", " #name
+#define X_NAME(name, obj, key, kind, json) ", " #name
 const char rowconv_results_columns[] = "scan_id, ip, port" RESULT_COLUMNS(X_NAME) ", extra";
 
 const char rowconv_certs_columns[] =
@@ -141,9 +69,9 @@ const char rowconv_certs_columns[] =
 
 /* Slots below 0: a sub-object (RC_SUB), or a key handled on its own. */
 #define RC_SUB(o) (-1 - (int)(o))
-#define RC_TYPE (-100)
-#define RC_IP (-101)
-#define RC_PORT (-102)
+#define RC_type (-100)
+#define RC_ip (-101)
+#define RC_port (-102)
 
 static int add_key(struct rowconv *rc, enum obj o, const char *name, int slot)
 {
@@ -162,9 +90,10 @@ int rc_result_init(struct rowconv *rc)
 		rc_ |= add_key(rc, cols[i].obj, cols[i].key, i);
 	for (int o = 1; o < OBJ_LAST; o++)
 		rc_ |= add_key(rc, obj_where[o].parent, obj_where[o].key, RC_SUB(o));
-	rc_ |= add_key(rc, OBJ_TOP, "type", RC_TYPE);
-	rc_ |= add_key(rc, OBJ_TOP, "ip", RC_IP);
-	rc_ |= add_key(rc, OBJ_TOP, "port", RC_PORT);
+	/* the key entries of the field table: RC_type, RC_ip, RC_port */
+#define KEY_SLOT_(name, obj, key, json) rc_ |= add_key(rc, OBJ_##obj, key, RC_##name);
+#define NOT_KEY_(name, obj, key, kind, json)
+	MXS_RECORD_FIELDS(KEY_SLOT_, NOT_KEY_)
 	return rc_;
 }
 
@@ -233,11 +162,11 @@ static void scan_object(struct conv *c, enum obj o, size_t t)
 			extra_raw(c, obj_where[o].path, kp, klen, v);
 		} else if (slot >= 0) {
 			c->slot[slot] = v;
-		} else if (slot == RC_IP) {
+		} else if (slot == RC_ip) {
 			c->ip = v;
-		} else if (slot == RC_PORT) {
+		} else if (slot == RC_port) {
 			c->port = v;
-		} else if (slot != RC_TYPE) {
+		} else if (slot != RC_type) {
 			enum obj sub = (enum obj)(-1 - slot);
 			if (tk[v].type == JT_OBJECT)
 				c->obj[sub] = v;
@@ -485,13 +414,13 @@ static void put_column(struct conv *c, int col)
 		}
 		break;
 	case K_OUTCOME:
-		put_code(c, b, col, db_outcome_code);
+		put_code(c, b, col, mxs_outcome_db_code);
 		break;
 	case K_PHASE:
 		if (v == 0 || c->ts->t[v].type == JT_NULL)
 			cb_null(b);
 		else
-			put_code(c, b, col, db_phase_code);
+			put_code(c, b, col, mxs_phase_db_code);
 		break;
 	case K_TLSVER:
 		/* a TLS object always has a version; an unknown one is code 0 */

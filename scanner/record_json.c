@@ -1,10 +1,12 @@
 /* The record as one JSON line, field for field as docs/record.md lists them. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "esc.h"
 #include "record.h"
+#include "record_fields.h"
 #include "timeutil.h"
 
 /*
@@ -39,21 +41,11 @@ static json_t *jint_or_null(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
-static json_t *reply_json(const struct mxs_reply_rec *rr)
+static json_t *jtime(int64_t ms)
 {
-	if (!rr->present)
-		return json_null();
-	return json_pack("{s:i, s:o}", "code", rr->code, "lines", jstrv(&rr->lines));
-}
-
-static json_t *ehlo_json(const struct mxs_ehlo_rec *e)
-{
-	json_t *o = reply_json(&e->reply);
-	if (json_is_null(o))
-		return o;
-	json_object_set_new(o, "verb", json_string(e->verb));
-	json_object_set_new(o, "extensions", jstrv(&e->extensions));
-	return o;
+	char start[40];
+	mxs_fmt_rfc3339_ms(ms, start, sizeof(start));
+	return json_string(start);
 }
 
 static json_t *cert_json(const struct mxs_cert_rec *c, size_t pos)
@@ -66,48 +58,12 @@ static json_t *cert_json(const struct mxs_cert_rec *c, size_t pos)
 			 "key_bits", c->key_bits, "sig_alg", jstr(c->sig_alg));
 }
 
-static json_t *tls_json(const struct mxs_tls_rec *t)
+static json_t *chain_json(const struct mxs_tls_rec *t)
 {
-	json_t *o, *chain, *dane;
-
-	if (t == NULL)
-		return json_null();
-	chain = json_array();
+	json_t *chain = json_array();
 	for (size_t i = 0; i < t->nchain; i++)
 		json_array_append_new(chain, cert_json(&t->chain[i], i));
-	dane = t->dane_present
-		? json_pack("{s:i, s:b, s:b, s:o}", "tlsa", t->dane_tlsa, "dnssec", t->dane_dnssec,
-			    "match", t->dane_match, "depth", jint_or_null(t->dane_depth))
-		: json_null();
-	o = json_pack("{s:s, s:o, s:o, s:i, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:b}",
-		      "version", t->version, "cipher", jstr(t->cipher),
-		      "cipher_openssl", jstr(t->cipher_openssl), "cipher_bits", t->cipher_bits,
-		      "forward_secrecy", t->forward_secrecy, "kex", jstr(t->kex),
-		      "kex_group", jstr(t->kex_group), "kex_bits", jint_or_null(t->kex_bits ? t->kex_bits : -1),
-		      "sig_alg", jstr(t->sig_alg), "verify_code", (json_int_t)t->verify_code,
-		      "verify_reason", jstr(t->verify_reason), "trusted", t->trusted);
-	json_object_set_new(o, "name_match", t->name_match < 0 ? json_null() : json_boolean(t->name_match));
-	json_object_set_new(o, "matched_names", jstrv(&t->matched_names));
-	json_object_set_new(o, "expired", json_boolean(t->expired));
-	json_object_set_new(o, "not_yet_valid", json_boolean(t->not_yet_valid));
-	json_object_set_new(o, "self_signed", json_boolean(t->self_signed));
-	json_object_set_new(o, "dane", dane);
-	json_object_set_new(o, "chain", chain);
-	return o;
-}
-
-static json_t *timing_json(const struct mxs_record *r)
-{
-	static const char *const names[MXS_T_LAST] = {
-		[MXS_T_CONNECT] = "connect", [MXS_T_GREETING] = "greeting",
-		[MXS_T_EHLO] = "ehlo", [MXS_T_STARTTLS] = "starttls",
-		[MXS_T_HANDSHAKE] = "handshake", [MXS_T_EHLO_TLS] = "ehlo_tls",
-		[MXS_T_TOTAL] = "total",
-	};
-	json_t *o = json_object();
-	for (int i = 0; i < MXS_T_LAST; i++)
-		json_object_set_new(o, names[i], jint_or_null(r->timing[i]));
-	return o;
+	return chain;
 }
 
 static json_t *transcript_json(const struct mxs_record *r)
@@ -127,41 +83,83 @@ static json_t *transcript_json(const struct mxs_record *r)
 	return a;
 }
 
+#define OBJ_ID_(id, parent, key, path, present) OBJ_##id,
+enum obj { MXS_RECORD_OBJECTS(OBJ_ID_) OBJ_LAST };
+#define FIELD_ID_(name, obj, key, ...) F_##name,
+enum field { MXS_RECORD_FIELDS(FIELD_ID_, FIELD_ID_) F_LAST };
+
+#define OBJ_DEF_(id, parent, key, path, present) { OBJ_##parent, key },
+static const struct { enum obj parent; const char *key; } objs[OBJ_LAST] = {
+	MXS_RECORD_OBJECTS(OBJ_DEF_)
+};
+#define FIELD_DEF_(name, obj, key, ...) { OBJ_##obj, key },
+static const struct { enum obj obj; const char *key; } fields[F_LAST] = {
+	MXS_RECORD_FIELDS(FIELD_DEF_, FIELD_DEF_)
+};
+
+/* Whether object o is written as an object (not null); t is r->tls. */
+static bool obj_present(const struct mxs_record *r, const struct mxs_tls_rec *t, enum obj o)
+{
+	switch (o) {
+#define OBJ_PRESENT_(id, parent, key, path, present) case OBJ_##id: return (present);
+	MXS_RECORD_OBJECTS(OBJ_PRESENT_)
+	case OBJ_LAST: break;
+	}
+	return false;
+}
+
+/* The value of field f (a new reference), or NULL to leave the key out. */
+static json_t *field_value(const struct mxs_record *r, const struct mxs_tls_rec *t, enum field f)
+{
+	switch (f) {
+#define FIELD_K_(name, obj, key, json) case F_##name: return (json);
+#define FIELD_X_(name, obj, key, kind, json) case F_##name: return (json);
+	MXS_RECORD_FIELDS(FIELD_K_, FIELD_X_)
+	case F_LAST: break;
+	}
+	return NULL;
+}
+
 char *mxs_record_to_json(const struct mxs_record *r, size_t *len)
 {
-	char start[40];
-	json_t *o;
+	const struct mxs_tls_rec *t = r->tls;
+	json_t *obj[OBJ_LAST] = { NULL };
+	bool placed[OBJ_LAST] = { false };
 	char *s;
 
-	mxs_fmt_rfc3339_ms(r->start_ms, start, sizeof(start));
-	o = json_pack("{s:s, s:i, s:s, s:i, s:o, s:o, s:o}", "type", "result", "v", 1, "ip", r->ip,
-		      "port", r->port, "mx", jstr(r->mx), "mx_names", jstrv(&r->mx_names),
-		      "domains", jstrv(&r->domains));
-	if (o == NULL)
+	obj[OBJ_TOP] = json_object();
+	if (obj[OBJ_TOP] == NULL)
 		return NULL;
-	if (r->input != NULL)
-		json_object_set_new(o, "input", jstr(r->input));
-	json_object_set_new(o, "start", json_string(start));
-	json_object_set_new(o, "outcome", json_string(mxs_outcome_names[r->outcome]));
-	json_object_set_new(o, "phase", json_string(mxs_phase_names[r->phase]));
-	json_object_set_new(o, "detail", jstr(r->detail ? r->detail : ""));
-	json_object_set_new(o, "attempts", json_integer(r->attempts));
-	json_object_set_new(o, "ehlo_name", jstr(r->ehlo_name));
-	json_object_set_new(o, "profile", jstr(r->profile));
-	json_object_set_new(o, "greeting", reply_json(&r->greeting));
-	json_object_set_new(o, "ehlo", ehlo_json(&r->ehlo));
-	json_object_set_new(o, "starttls", reply_json(&r->starttls));
-	json_object_set_new(o, "tls", tls_json(r->tls));
-	json_object_set_new(o, "ehlo_tls", ehlo_json(&r->ehlo_tls));
-	json_object_set_new(o, "tamper",
-			    json_pack("{s:o, s:b, s:I}", "mangled_starttls", jstr(r->mangled_starttls),
-				      "starttls_echo", r->starttls_echo, "plaintext_after_starttls",
-				      (json_int_t)r->plaintext_after_starttls));
-	json_object_set_new(o, "timing_ms", timing_json(r));
-	if (r->keep_transcript)
-		json_object_set_new(o, "transcript", transcript_json(r));
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
+	placed[OBJ_TOP] = true;
+	/*
+	 * Fields in table order; an object takes its place in its parent at its first field,
+	 * as null when it is absent (its parent is then present, the table nests them).
+	 */
+	for (int f = 0; f < F_LAST; f++) {
+		enum obj o = fields[f].obj;
+		json_t *v;
+
+		if (!placed[o]) {
+			enum obj p = objs[o].parent;
+			placed[o] = true;
+			if (obj[p] == NULL)
+				continue;
+			if (obj_present(r, t, o)) {
+				obj[o] = json_object();
+				json_object_set(obj[p], objs[o].key, obj[o]);
+			} else {
+				json_object_set_new(obj[p], objs[o].key, json_null());
+			}
+		}
+		if (obj[o] == NULL)
+			continue;
+		v = field_value(r, t, (enum field)f);
+		if (v != NULL)
+			json_object_set_new(obj[o], fields[f].key, v);
+	}
+	s = json_dumps(obj[OBJ_TOP], JSON_COMPACT | JSON_PRESERVE_ORDER);
+	for (int o = 0; o < OBJ_LAST; o++)
+		json_decref(obj[o]);
 	if (s != NULL && len != NULL)
 		*len = strlen(s);
 	return s;
