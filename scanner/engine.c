@@ -665,6 +665,7 @@ struct mxs_scanner *mxs_scanner_new(struct event_base *base, const struct mxs_sc
 	sc->rng = sc->o.seed ? sc->o.seed : (uint64_t)mxs_wall_ms() ^ (uint64_t)getpid() << 32;
 	if (sc->rng == 0)
 		sc->rng = 0x9e3779b97f4a7c15ULL;
+	sc->proto = mxs_proto_find("smtp");
 	if (tls_client_init(&sc->tls, sc->o.profile, sc->o.ca_file, err, errlen) < 0)
 		goto fail;
 	sc->bl = mxs_blocklist_new();

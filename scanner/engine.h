@@ -1,6 +1,6 @@
 /*
  * Internals shared by the engine (engine.c: queue, limits, rate, status, stop) and
- * the per-target session state machine (session.c).
+ * the protocol-free probe runner (runner.c), which drives a protocol module (proto.h).
  */
 #ifndef MXS_ENGINE_H
 #define MXS_ENGINE_H
@@ -10,22 +10,21 @@
 #include "addrmap.h"
 #include "record.h"
 #include "scanner.h"
-#include "smtp_reply.h"
+#include "proto.h"
 #include "target.h"
 #include "tls_client.h"
 
 struct mxs_blocklist;
 
+/*
+ * The runner's states (runner.c). While the protocol module speaks, the runner is in
+ * ST_PROTO and the module's own state is conv_state.
+ */
 enum session_state {
 	ST_CONNECT,      /* TCP connect in progress */
-	ST_GREETING,     /* waiting for the final line of the 220 greeting; never speak */
-	ST_EHLO,         /* EHLO sent */
-	ST_HELO,         /* EHLO refused, HELO sent */
-	ST_STARTTLS,     /* STARTTLS sent */
+	ST_PROTO,        /* the protocol module's dialogue (conv_state) */
 	ST_HANDSHAKE,    /* TLS handshake in progress */
-	ST_EHLO_TLS,     /* EHLO sent over TLS */
-	ST_QUIT,         /* QUIT sent; waiting for 221 or close */
-	ST_RETRY_WAIT,   /* no connection; waiting to retry after a 421 */
+	ST_RETRY_WAIT,   /* no connection; waiting to retry (after a 421) */
 	ST_DONE,         /* record complete; release pending */
 	ST_LAST
 };
@@ -39,10 +38,12 @@ struct session {
 	struct mxs_target tgt;
 	struct mxs_record rec;
 	enum session_state state;
+	const struct mxs_proto *proto;
+	struct mxs_conv conv;         /* the module's view of this probe */
+	int conv_state;               /* the module's state while in ST_PROTO */
 	struct bufferevent *bev;      /* the socket, or the TLS filter on top of it */
 	SSL *ssl;                     /* owned by the TLS filter once it exists */
 	struct event *timer;          /* phase timeout, session deadline, retry wait */
-	struct smtp_reply reply;
 	int64_t t_attempt;            /* monotonic ms: start of this attempt */
 	int64_t t_phase;              /* monotonic ms: start of this phase */
 	int64_t phase_deadline, attempt_deadline;
@@ -56,6 +57,7 @@ struct mxs_scanner {
 	struct event_base *base;
 	struct mxs_scan_opts o;
 	struct tls_client tls;
+	const struct mxs_proto *proto;  /* the protocol module every probe runs */
 	struct mxs_blocklist *bl;
 	char ehlo_name[256];
 	bool ehlo_is_fqdn;
@@ -84,7 +86,7 @@ struct mxs_scanner {
 	struct mxs_scan_stats st;
 };
 
-/* session.c */
+/* runner.c */
 struct session *session_new(struct mxs_scanner *sc, struct mxs_target *t);
 /* Begin (or retry) the connection; the session must hold its slots. */
 void session_connect(struct session *s);
