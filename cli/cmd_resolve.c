@@ -52,9 +52,11 @@ static void usage(FILE *f)
 		"      --blocklist FILE       more ranges never to dial (zmap format; repeatable)\n"
 		"      --allowlist FILE       only these ranges may be dialled (repeatable)\n"
 		"      --no-default-blocklist do not block the RFC 6890 reserved ranges\n"
-		"      --concurrency N        domains in flight (default 1000)\n"
-		"      --timeout SECONDS      per DNS try, e.g. 3 or 0.5 (default 3)\n"
-		"      --retries N            DNS re-sends after a timeout, with backoff (default 2)\n"
+		"      --concurrency N        most domains in flight (default 1000); DNS queries\n"
+		"                             in flight adapt to the resolver below that\n"
+		"      --timeout SECONDS      first DNS try, e.g. 3 or 0.5 (default 3; doubled\n"
+		"                             for each retry)\n"
+		"      --retries N            DNS re-sends after a timeout (default 2)\n"
 		"      --no-policy            skip MTA-STS, TLSRPT and TLSA lookups\n"
 		"      --mx-hosts             bare names are MX host names, not mail domains\n"
 		"      --port PORT            port written into target records (default 25)\n"
@@ -189,10 +191,12 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
 	/* deltas over the last second, like zmap's monitor */
 	fprintf(stderr,
 		"resolve %.0fs domains=%lu (+%lu/s) in_flight=%lu queries=%lu (+%lu/s) "
+		"dns_window=%lu dns_waiting=%lu timeouts=%lu (+%lu/s) "
 		"targets=%lu blocked=%lu cache_hits=%lu bad_lines=%lu\n",
 		secs, st.domains_done, st.domains_done - run->last.domains_done, st.in_flight,
-		st.queries, st.queries - run->last.queries, st.targets, st.blocked, st.cache_hits,
-		st.bad_lines);
+		st.queries, st.queries - run->last.queries, st.dns_window, st.dns_waiting,
+		st.timeouts, st.timeouts - run->last.timeouts, st.targets, st.blocked,
+		st.cache_hits, st.bad_lines);
 	run->last = st;
 }
 
@@ -220,10 +224,12 @@ static void summary(struct resolve_run *run)
 					      mxs_domain_status_name(i), st.by_status[i]);
 	fprintf(stderr,
 		"resolve done lines=%lu bad_lines=%lu domains=%lu hosts=%lu targets=%lu "
-		"blocked=%lu queries=%lu retries=%lu cache_hits=%lu cache_misses=%lu policy_fetches=%lu "
+		"blocked=%lu queries=%lu retries=%lu timeouts=%lu dns_window=%lu dns_cuts=%lu "
+		"cache_hits=%lu cache_misses=%lu policy_fetches=%lu "
 		"seconds=%.2f domains_per_s=%.0f queries_per_s=%.0f%s\n",
 		st.lines, st.bad_lines, st.domains_done - st.hosts_in, st.hosts_in, st.targets,
-		st.blocked, st.queries, st.retries, st.cache_hits, st.cache_misses, st.policy_fetches, secs,
+		st.blocked, st.queries, st.retries, st.timeouts, st.dns_window, st.dns_cuts,
+		st.cache_hits, st.cache_misses, st.policy_fetches, secs,
 		secs > 0 ? (double)st.domains_done / secs : 0.0,
 		secs > 0 ? (double)st.queries / secs : 0.0, bystatus);
 }

@@ -63,7 +63,8 @@ static void usage(FILE *f)
 "  --report-file FILE      write the report to FILE instead of stdout\n"
 "DNS:\n"
 "  --dns-server IP[:PORT]  resolver to ask (repeatable; default /etc/resolv.conf)\n"
-"  --dns-concurrency N     domains resolved at once (default 1000)\n"
+"  --dns-concurrency N     most domains resolved at once (default 1000; queries in\n"
+"                          flight adapt to the resolver below that)\n"
 "  --dns-timeout DUR       per DNS try (default 3s)   --dns-retries N (default 2)\n"
 "  --ipv4-only, --ipv6-only   which address records to look up\n"
 "  --no-policy             skip MTA-STS, TLSRPT and TLSA\n"
@@ -181,8 +182,10 @@ static void status_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	mxs_resolver_stats(s->res, &st);
-	fprintf(stderr, "resolve: %lu domains done, %lu in flight, %lu targets, %lu queries\n",
-		st.domains_done, st.in_flight, st.targets, st.queries);
+	fprintf(stderr, "resolve: %lu domains done, %lu in flight, %lu targets, %lu queries, "
+		"dns window %lu, %lu waiting, %lu timeouts\n",
+		st.domains_done, st.in_flight, st.targets, st.queries, st.dns_window, st.dns_waiting,
+		st.timeouts);
 }
 
 static int print_report(struct survey *s, const char *format, const char *path)

@@ -1,6 +1,6 @@
 /*
  * The resolver: feeds input lines in, runs one domain at a time per slot (at most
- * `concurrency` in flight), and emits its targets and its domain record when the last
+ * `concurrency` in flight, fewer while the DNS congestion window holds queries back), and emits its targets and its domain record when the last
  * thing it waits for is done. See resolve.h for the contract, resolve_int.h for the
  * ownership rules.
  */
@@ -120,7 +120,6 @@ void mxs_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int
 	void *owner = rq->owner;
 
 	free(rq);
-	r->st.retries += (unsigned long)(timeouts > 0 ? timeouts : 0);
 	/* the channel is being destroyed: owners are being freed by mxs_resolver_free */
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED || r->destroying)
 		return;
@@ -462,6 +461,8 @@ struct mxs_resolver *mxs_resolver_new(struct event_base *base, const struct mxs_
 		.nservers = o->ndns_servers,
 		.timeout_ms = r->o.timeout_ms,
 		.tries = r->o.retries + 1,
+		/* a domain asks 3 to 9 questions; the window is for the resolver's sake only */
+		.max_window = r->o.concurrency > 1000000 ? 4000000 : r->o.concurrency * 4,
 	};
 	if (!(r->dns = mxs_ares_new(base, &ao, err, errlen)))
 		goto fail;
@@ -539,7 +540,14 @@ enum mxs_feed_result mxs_resolver_feed(struct mxs_resolver *r, const char *line,
 
 int mxs_resolver_ready(const struct mxs_resolver *r)
 {
-	return r->pending < r->o.concurrency;
+	struct mxs_ares_stats as;
+
+	if (r->pending >= r->o.concurrency)
+		return 0;
+	/* no more domains while a window's worth of queries waits for room: what is
+	 * admitted should be what the resolver can take */
+	mxs_ares_stats(r->dns, &as);
+	return as.waiting < as.window;
 }
 
 size_t mxs_resolver_pending(const struct mxs_resolver *r)
@@ -555,6 +563,15 @@ void mxs_resolver_finish(struct mxs_resolver *r)
 
 void mxs_resolver_stats(const struct mxs_resolver *r, struct mxs_resolve_stats *st)
 {
+	struct mxs_ares_stats as;
+
 	*st = r->st;
 	st->in_flight = r->pending;
+	mxs_ares_stats(r->dns, &as);
+	st->retries = as.retries;
+	st->timeouts = as.timeouts;
+	st->dns_window = as.window;
+	st->dns_in_flight = as.in_flight;
+	st->dns_waiting = as.waiting;
+	st->dns_cuts = as.cuts;
 }

@@ -5,7 +5,8 @@
  * the scanner in one process.
  *
  * Streaming: the caller feeds lines while mxs_resolver_ready() says there is room (at
- * most `concurrency` domains in flight) and is called back through on_ready when room
+ * most `concurrency` domains in flight, and no more than the DNS congestion window
+ * lets through: see ares_loop.h) and is called back through on_ready when room
  * appears; memory does not grow with the length of the input, only with the number of
  * distinct addresses emitted (deduplication) and the bounded MX host cache.
  *
@@ -29,8 +30,8 @@ struct mxs_resolve_opts {
 	const char *const *dns_servers; /* "ip[:port]"; none: the system's resolv.conf */
 	size_t ndns_servers;
 	enum mxs_family family;         /* which address records to look up */
-	unsigned concurrency;           /* domains in flight; 0: 1000 */
-	int timeout_ms;                 /* per DNS try; 0: 3000 */
+	unsigned concurrency;           /* most domains in flight; 0: 1000 */
+	int timeout_ms;                 /* first DNS try; 0: 3000 */
 	int retries;                    /* DNS re-sends after a timeout, with backoff */
 	int no_policy;                  /* skip MTA-STS, TLSRPT and TLSA */
 	int mx_hosts;                   /* bare names are MX host names, not mail domains */
@@ -60,9 +61,13 @@ struct mxs_resolve_stats {
 	unsigned long lines, skipped, bad_lines;
 	unsigned long domains, domains_done, hosts_in;
 	unsigned long targets, blocked;
-	unsigned long queries, retries, cache_hits, cache_misses; /* retries: c-ares re-sends */
+	unsigned long queries, retries, cache_hits, cache_misses; /* retries: re-sends */
+	unsigned long timeouts;         /* DNS tries that timed out (retried or not) */
 	unsigned long policy_fetches;
-	unsigned long in_flight;
+	unsigned long in_flight;        /* domains */
+	unsigned long dns_window;       /* congestion window: queries allowed in flight */
+	unsigned long dns_in_flight, dns_waiting; /* queries sent / waiting for the window */
+	unsigned long dns_cuts;         /* times the window was halved */
 	unsigned long by_status[12];    /* domains by status, indexed by mxs_domain_status */
 };
 
@@ -86,7 +91,8 @@ enum mxs_feed_result { MXS_FEED_OK, MXS_FEED_SKIPPED, MXS_FEED_BAD };
 enum mxs_feed_result mxs_resolver_feed(struct mxs_resolver *r, const char *line, size_t len,
 				       unsigned long lineno, char *err, size_t errlen);
 
-/* 1 while fewer than `concurrency` domains are in flight. */
+/* 1 while fewer than `concurrency` domains are in flight and fewer queries than the
+ * congestion window wait for room in it. */
 int mxs_resolver_ready(const struct mxs_resolver *r);
 
 /* Domains fed and not yet emitted. */

@@ -208,13 +208,46 @@ class Nsd:
 
 
 class Unbound:
-    """A validating unbound on addr:port. stubs: {zone: "ip@port"}; anchors: DS texts."""
+    """A validating unbound on addr:port. stubs: {zone: "ip@port"}; anchors: DS texts.
 
-    def __init__(self, stubs, anchors=(), addr="127.0.0.1", port=None, workdir=None):
+    debian_default=True: as Debian ships it (/etc/unbound/unbound.conf: every server
+    setting at its compiled-in default, so 1 thread, num-queries-per-thread 1024,
+    outgoing-range 4096, jostle-timeout 200 ms, kernel-default socket buffers,
+    qname-minimisation, module-config "subnetcache validator iterator", remote control
+    on a local socket) but for what a loopback test cannot do otherwise: its own
+    address, port and directory, no daemon, user or chroot, nsd on loopback allowed
+    (do-not-query-localhost: no), test. not served as an RFC 6761 empty zone, the
+    stubs, and no root trust anchor (the root cannot be reached from a test)."""
+
+    def __init__(self, stubs, anchors=(), addr="127.0.0.1", port=None, workdir=None,
+                 debian_default=False):
         self.addr = addr
         self.port = port or free_port(addr)
         self.dir = workdir or tempfile.mkdtemp(prefix="mxs-unbound-")
         self._owndir = workdir is None
+        self.ctl = None
+        if debian_default:
+            self.ctl = os.path.join(self.dir, "unbound.ctl")
+            conf = [
+                "server:",
+                "  interface: %s@%d" % (addr, self.port),
+                "  port: %d" % self.port,
+                "  do-daemonize: no",
+                '  username: ""',
+                '  chroot: ""',
+                "  directory: %s" % self.dir,
+                '  pidfile: ""',
+                "  use-syslog: no",
+                "  logfile: %s/unbound.log" % self.dir,
+                "  do-not-query-localhost: no",
+                '  local-zone: "test." nodefault',
+            ]
+            for ds in anchors:
+                conf.append('  trust-anchor: "%s"' % " ".join(ds.split()))
+            conf += ["remote-control:", "  control-enable: yes",
+                     "  control-interface: %s" % self.ctl]
+            self._start(conf, stubs)
+            return
         conf = [
             "server:",
             "  interface: %s@%d" % (addr, self.port),
@@ -243,6 +276,10 @@ class Unbound:
         for ds in anchors:
             conf.append('  trust-anchor: "%s"' % " ".join(ds.split()))
         conf += ["remote-control:", "  control-enable: no"]
+        self._start(conf, stubs)
+
+    def _start(self, conf, stubs):
+        addr = self.addr
         for zone, target in stubs.items():
             conf += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: %s" % target]
         self.conf = os.path.join(self.dir, "unbound.conf")
@@ -254,6 +291,14 @@ class Unbound:
         _live.append(self)
         # readiness: any answer (the probe name is not looked up under a stub)
         _wait_ready(addr, self.port, "localhost", self.proc, "unbound")
+
+    def stats(self):
+        """unbound-control stats_noreset as a dict (debian_default only; {} otherwise)."""
+        if not self.ctl:
+            return {}
+        out = subprocess.run(["unbound-control", "-c", self.conf, "stats_noreset"],
+                             capture_output=True, text=True)
+        return dict(l.split("=", 1) for l in out.stdout.splitlines() if "=" in l)
 
     def log(self):
         try:
