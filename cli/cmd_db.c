@@ -26,7 +26,12 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: mxsurvey db [--db URL] [--data-dir DIR] SUBCOMMAND [ARG]\n"
+	        "usage: mxsurvey db [OPTIONS] SUBCOMMAND [ARG]\n"
+	        "Options:\n"
+	        "  --db URL         PostgreSQL conninfo or URL (default as for ingest)\n"
+	        "  --data-dir DIR   base of the embedded cluster\n"
+	        "  --log-level L    error, warn, info, debug\n"
+	        "Subcommands:\n"
 	        "  migrate          apply pending schema migrations\n"
 	        "  status           embedded cluster state, schema version, scans\n"
 	        "  start            create and start the embedded cluster\n"

@@ -42,7 +42,8 @@ static void usage(FILE *out)
 	        "  --scan N          the scan to report (default: the latest)\n"
 	        "  --compare M       also report what changed since scan M\n"
 	        "  --format F        text (default), csv, json or html\n"
-	        "  -o, --output FILE write there instead of stdout\n");
+	        "  -o, --output FILE write there instead of stdout\n"
+	        "  --log-level L     error, warn, info, debug\n");
 }
 
 /* The latest scan, or 0 when there is none. */

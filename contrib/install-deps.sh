@@ -10,6 +10,7 @@ pkgs=(
   postgresql postgresql-contrib openssl publicsuffix
   unbound nsd ldnsutils dnsperf nginx apache2 curl postfix
   chromium time
+  dpkg-dev adduser systemd man-db groff-base
 )
 missing=()
 for p in "${pkgs[@]}"; do

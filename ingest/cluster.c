@@ -168,6 +168,18 @@ static int run_tool(const struct cluster *cl, char *const argv[], int quiet)
 {
 	char prog[800];
 	snprintf(prog, sizeof(prog), "%s/%s", cl->bindir, argv[0]);
+	/* argv[0] by its full path: initdb finds its sibling 'postgres' through argv[0], and
+	 * through PATH when argv[0] has no '/', which under systemd or 'env -i' does not
+	 * name the PostgreSQL bindir */
+	char *args[32];
+	size_t n = 1;
+	args[0] = prog;
+	for (; argv[n] != NULL; n++) {
+		if (n + 1 >= sizeof(args) / sizeof(args[0]))
+			return -1;
+		args[n] = argv[n];
+	}
+	args[n] = NULL;
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
@@ -193,7 +205,7 @@ static int run_tool(const struct cluster *cl, char *const argv[], int quiet)
 		setenv("LC_ALL", "C", 1);
 		if (chdir(cl->base) != 0)
 			_exit(126);
-		execv(prog, argv);
+		execv(prog, args);
 		_exit(127);
 	}
 	int status;

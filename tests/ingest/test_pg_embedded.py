@@ -69,6 +69,14 @@ class Embedded(unittest.TestCase):
         scans = self.mxs("db", "scans").stdout
         self.assertEqual(len(scans.strip().splitlines()), 2)      # header + one scan
 
+    def test_server_programs_need_not_be_on_path(self):
+        # systemd units and 'env -i' give a PATH without PostgreSQL's bindir (Debian keeps
+        # it in /usr/lib/postgresql/N/bin); initdb must still find its sibling 'postgres'
+        path = self.env.get("PATH", os.defpath).split(":")
+        self.env["PATH"] = ":".join(d for d in path if not os.path.exists(os.path.join(d, "initdb")))
+        self.assertIn("embedded cluster: running", self.mxs("db", "start").stdout)
+        self.assertIn("embedded cluster: running", self.mxs("db", "status").stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
