@@ -11,5 +11,6 @@ int cmd_survey(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_headers(int argc, char **argv);
 
 #endif

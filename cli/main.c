@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "ingest", cmd_ingest, "load JSON result files into PostgreSQL" },
 	{ "db", cmd_db, "manage the database: migrate, start, stop, status, retention" },
 	{ "report", cmd_report, "print statistics of a scan (text, csv, json, html)" },
+	{ "headers", cmd_headers, "show a message's Received: hops and whether each used TLS" },
 };
 
 static void usage(FILE *out)

@@ -104,6 +104,14 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
+# Delivery services, for instances that relay (smtp) or deliver to a mailbox file
+# (virtual); unused unless main.cf routes mail to them.
+MASTER_CF_DELIVERY = """\
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+virtual   unix  -       n       n       -       -       virtual
+"""
+
 
 class Postfix:
     """A running private Postfix; a context manager.
@@ -113,13 +121,15 @@ class Postfix:
     ca_dir: a directory holding ca.pem and ca.key (e.g. a Fleet's certdir) to sign the
         server certificate with; default a private CA. key_type: "ec" or "rsa".
     main_cf: extra main.cf settings {name: value}, applied last.
+    delivery: also run the smtp client and the virtual delivery agent (master.cf), for
+        instances that relay mail or deliver it into a mailbox file.
     """
 
     START_TIMEOUT = 30.0
     STOP_TIMEOUT = 20.0
 
     def __init__(self, addr="127.0.0.1", port=None, myhostname=None, ca_dir=None,
-                 key_type="ec", main_cf=None):
+                 key_type="ec", main_cf=None, delivery=False):
         reason = available()
         if reason:
             raise PostfixUnavailable(reason)
@@ -131,6 +141,7 @@ class Postfix:
         self.ca_dir = ca_dir
         self.key_type = key_type
         self.main_cf = dict(main_cf or {})
+        self.delivery = delivery
         self.dir = None
         self.proc = None
         self.watchdog = None
@@ -246,6 +257,8 @@ class Postfix:
         listen = f"[{self.addr}]:{self.port}" if v6 else f"{self.addr}:{self.port}"
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen=listen))
+            if self.delivery:
+                f.write(MASTER_CF_DELIVERY)
 
     def _start(self):
         """Start master in the foreground; False if the port was taken, else True."""

@@ -1,0 +1,238 @@
+"""
+mxsurvey headers: the Received-field parser against hand-written samples of each MTA's
+documented format (tests/targets/headers/NN-*.eml|.mbox, expected output in
+NN-*.expected.jsonl, options in NN-*.args), a Maildir, and real messages: one Postfix
+relays a message to a second Postfix on loopback over TLS and in clear, and the header
+the second one wrote is read back from its mailbox file. The Postfix part is skipped
+where Postfix cannot run (not root, not installed).
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import postfix
+
+MXS = os.environ["MXS_BIN"]
+SRC = os.environ["MXS_SRC"]
+SAMPLES = os.path.join(SRC, "tests", "targets", "headers")
+
+
+def headers(args, stdin=None):
+    p = subprocess.run([MXS, "headers"] + args, input=stdin, capture_output=True, timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def jsonl(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class Samples(unittest.TestCase):
+    def test_every_sample_gives_its_expected_hops(self):
+        files = sorted(glob.glob(os.path.join(SAMPLES, "*.eml")) +
+                       glob.glob(os.path.join(SAMPLES, "*.mbox")))
+        self.assertGreaterEqual(len(files), 14)
+        for path in files:
+            base = os.path.splitext(path)[0]
+            args = []
+            if os.path.exists(base + ".args"):
+                with open(base + ".args") as f:
+                    args = f.read().split()
+            with open(path, "rb") as f:
+                data = f.read()
+            with open(base + ".expected.jsonl") as f:
+                want = jsonl(f.read())
+            with self.subTest(sample=os.path.basename(path)):
+                rc, out, err = headers(["--format", "json"] + args, stdin=data)
+                self.assertEqual(rc, 0, err)
+                got = jsonl(out)
+                self.assertEqual(len(got), len(want))
+                for g, w in zip(got, want):
+                    self.assertEqual(g, w)
+
+    def test_rules_seen(self):
+        """The samples exercise every rule of received.h."""
+        rules = set()
+        for path in glob.glob(os.path.join(SAMPLES, "*.expected.jsonl")):
+            with open(path) as f:
+                rules |= {h["rule"] for h in jsonl(f.read()) if h["type"] == "hop"}
+        self.assertEqual(rules, {"none", "with", "postfix", "exim", "exim-legacy", "sendmail",
+                                 "microsoft", "gmail", "opensmtpd", "conflict"})
+
+    def test_text_says_claims(self):
+        rc, out, _ = headers(["--trusted-by", "example.org",
+                              os.path.join(SAMPLES, "11-forged.eml")])
+        self.assertEqual(rc, 0)
+        self.assertIn("hop 3 [claim]", out)
+        self.assertIn("came in at hop 2: tls no (added by your server)", out)
+
+    def test_maildir(self):
+        d = tempfile.mkdtemp(prefix="mxs-maildir-")
+        try:
+            for sub in ("cur", "new", "tmp"):
+                os.mkdir(os.path.join(d, sub))
+            shutil.copy(os.path.join(SAMPLES, "01-postfix-tls.eml"),
+                        os.path.join(d, "cur", "1700000000.1.host:2,S"))
+            shutil.copy(os.path.join(SAMPLES, "05-sendmail.eml"),
+                        os.path.join(d, "new", "1700000001.2.host"))
+            shutil.copy(os.path.join(SAMPLES, "02-postfix-plain.eml"),
+                        os.path.join(d, "tmp", "not-delivered-yet"))
+            rc, out, err = headers(["--format", "json", d])
+            self.assertEqual(rc, 0, err)
+            lines = jsonl(out)
+            msgs = [m for m in lines if m["type"] == "message"]
+            self.assertEqual([(m["sender_domain"], m["tls"]) for m in msgs],
+                             [("example.com", "yes"), ("example.edu", "yes")])
+            doms = {x["domain"]: (x["messages"], x["tls_yes"], x["tls_no"])
+                    for x in lines if x["type"] == "domain"}
+            self.assertEqual(doms, {"example.com": (1, 1, 0), "example.edu": (1, 1, 0)})
+        finally:
+            shutil.rmtree(d)
+
+    def test_scan_hands_the_senders_to_a_survey(self):
+        """--scan: the mailbox's sending domains become a survey stored in the database
+        (no DNS server answers here, so they are stored as unresolved)."""
+        import pg
+        with pg.PgCluster() as db, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as quiet:
+            quiet.bind(("127.0.0.1", 0))  # a DNS server that never answers
+            dns = "127.0.0.1:%d" % quiet.getsockname()[1]
+            rc, out, err = headers(["--scan", "--db", db.url, os.path.join(SAMPLES, "14-mailbox.mbox"),
+                                    "--", "--dns-server", dns, "--dns-timeout", "100ms",
+                                    "--dns-retries", "0", "--report", "none", "--quiet",
+                                    "--ehlo-name", "headers.mxsurvey.test", "--label", "from-mail"])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("example.net", out)
+            self.assertEqual(db.scalar("SELECT string_agg(d.domain, ',' ORDER BY d.domain)"
+                                       " FROM domains d JOIN scans s ON s.id = d.scan_id"
+                                       " WHERE s.label = 'from-mail'"), "example.com,example.net")
+
+    def test_unreadable_input(self):
+        rc, _, err = headers(["/nonexistent/message"])
+        self.assertEqual(rc, 4)
+        rc, _, err = headers(["--format", "xml"])
+        self.assertEqual(rc, 2)
+
+
+def delivered(box):
+    try:
+        with open(box, "rb") as f:
+            return b"\nhello" in f.read()
+    except FileNotFoundError:
+        return False
+
+
+ESTABLISHED = re.compile(r"TLS connection established from (\S+): (TLSv[\d.]+) with cipher (\S+)")
+
+
+@unittest.skipIf(postfix.available() is not None, str(postfix.available()))
+class PostfixToPostfix(unittest.TestCase):
+    """A relays to B; B delivers into an mbox file; headers reads B's Received field."""
+
+    def relay(self, a_addr, b_addr, tls):
+        box_dir = tempfile.mkdtemp(prefix="mxs-mailbox-")
+        os.chmod(box_dir, 0o755)
+        pw = __import__("pwd").getpwnam("postfix")
+        os.chown(box_dir, pw.pw_uid, pw.pw_gid)
+        try:
+            receiver = {
+                "mynetworks": "127.0.0.0/8",
+                "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+                "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+                "virtual_mailbox_domains": "dest.test",
+                "virtual_mailbox_base": box_dir,
+                "virtual_mailbox_maps": "static:bob.mbox",
+                "virtual_uid_maps": f"static:{pw.pw_uid}",
+                "virtual_gid_maps": f"static:{pw.pw_gid}",
+                "virtual_transport": "virtual",
+                "smtpd_tls_received_header": "yes",
+            }
+            with postfix.Postfix(b_addr, main_cf=receiver, delivery=True) as b:
+                sender = {
+                    "mynetworks": "127.0.0.0/8",
+                    "smtpd_relay_restrictions": "permit_mynetworks, reject",
+                    "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+                    "relay_domains": "dest.test",
+                    "relay_transport": f"smtp:[{b.addr}]:{b.port}",
+                    "smtp_dns_support_level": "disabled",
+                    "smtp_bind_address": a_addr,
+                    "smtp_tls_security_level": "encrypt" if tls else "none",
+                    "smtp_tls_CAfile": b.ca_file,
+                    "smtp_tls_loglevel": "1",
+                }
+                with postfix.Postfix(a_addr, main_cf=sender, delivery=True) as a:
+                    msg = ("From: Alice <alice@sender.test>\r\nTo: bob@dest.test\r\n"
+                           "Subject: relayed " + ("over TLS" if tls else "in clear") +
+                           "\r\n\r\nhello\r\n")
+                    with smtplib.SMTP(a.addr, a.port, local_hostname="client.sender.test",
+                                      timeout=30) as s:
+                        s.sendmail("alice@sender.test", ["bob@dest.test"], msg)
+                    box = os.path.join(box_dir, "bob.mbox")
+                    deadline = time.monotonic() + 60
+                    while not delivered(box):
+                        if time.monotonic() > deadline:
+                            self.fail("no delivery:\n" + a.log()[-3000:] + b.log()[-3000:])
+                        time.sleep(0.1)
+                    with open(box, "rb") as f:
+                        mbox = f.read()
+                    established = None
+                    if tls:
+                        established = b.wait_log(ESTABLISHED)
+                    return a, b, mbox, established
+        finally:
+            shutil.rmtree(box_dir, ignore_errors=True)
+
+    def check(self, tls, a_addr, b_addr):
+        a, b, mbox, est = self.relay(a_addr, b_addr, tls)
+        self.assertTrue(mbox.startswith(b"From "), mbox[:200])
+        rc, out, err = headers(["--format", "json", "--trusted-by", b.myhostname], stdin=mbox)
+        self.assertEqual(rc, 0, err)
+        lines = jsonl(out)
+        hops = [h for h in lines if h["type"] == "hop"]
+        self.assertEqual(len(hops), 2, out)
+        top, first = hops
+        # hop 1: written by B, the trusted server, about the connection from A
+        self.assertEqual(top["by"], f"{b.myhostname} (Postfix)")
+        self.assertTrue(top["from"].startswith(a.myhostname + " "), top["from"])
+        self.assertIn(f"[{a.addr}]", top["from"])
+        self.assertEqual(top["trust"], "trusted")
+        self.assertEqual(top["for"], "<bob@dest.test>")
+        self.assertEqual(top["flags"], [])
+        self.assertIsNotNone(top["date"])
+        if tls:
+            self.assertEqual(top["with"], "ESMTPS")
+            self.assertEqual(top["tls"], "yes")
+            self.assertEqual(top["rule"], "postfix")
+            self.assertEqual((top["version"], top["cipher"]), (est.group(2), est.group(3)))
+        else:
+            self.assertEqual(top["with"], "ESMTP")
+            self.assertEqual(top["tls"], "no")
+            self.assertEqual(top["rule"], "with")
+            self.assertIsNone(top["version"])
+        # hop 2: written by A about our plain SMTP submission: a claim
+        self.assertEqual(first["by"], f"{a.myhostname} (Postfix)")
+        self.assertTrue(first["from"].startswith("client.sender.test "), first["from"])
+        self.assertEqual((first["with"], first["tls"], first["trust"]), ("ESMTP", "no", "claim"))
+        msg = [m for m in lines if m["type"] == "message"][0]
+        self.assertEqual((msg["sender_domain"], msg["entry_hop"], msg["entry_trust"], msg["tls"]),
+                         ("sender.test", 1, "trusted", "yes" if tls else "no"))
+        # the text form says the same
+        rc, text, _ = headers(["--trusted-by", b.myhostname], stdin=mbox)
+        self.assertIn("came in at hop 1: tls %s (added by your server)" % ("yes" if tls else "no"),
+                      text)
+
+    def test_over_tls(self):
+        self.check(True, "127.0.202.1", "127.0.202.2")
+
+    def test_in_clear(self):
+        self.check(False, "127.0.202.3", "127.0.202.4")
+
+
+if __name__ == "__main__":
+    unittest.main()
