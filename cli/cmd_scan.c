@@ -7,10 +7,12 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cliutil.h"
@@ -22,15 +24,29 @@
 #include "outcome.h"
 #include "scan_opts.h"
 #include "scanner.h"
+#include "timeutil.h"
 
 /*
- * Results are written in whole lines only, so a scan killed at any moment leaves a file
- * of complete records (and at most one second of results unwritten).
+ * The results queue. Records wait here until the output takes them, and the event loop
+ * never waits for the output: a pipe or socket is written non-blocking, as much as it
+ * takes, the rest when it has room again. Past `high` bytes waiting (--output-buffer)
+ * the scanner starts no new targets (back-pressure) until half of them are written;
+ * probes in flight finish normally and their records join the queue, so a slow reader
+ * delays the scan but never changes a result. A regular file or a terminal is written
+ * at once, blocking (it never waits for a reader). Results are written in whole lines,
+ * so a scan killed at any moment leaves a file of complete records (and at most a second
+ * of results unwritten); a pipe may take part of a line when the kill comes.
  */
 struct outbuf {
 	int fd;
+	int fl_saved;             /* with nonblock: the status flags to restore */
+	bool nonblock;            /* pipe or socket: written when it has room */
 	char *buf;
-	size_t len, cap;
+	size_t off, len, cap;     /* buf[off, len) waits to be written */
+	size_t high;              /* back-pressure at this many bytes waiting */
+	bool stalled;
+	int64_t t_stall;
+	struct event *wev;        /* the output has room again */
 };
 
 struct scan_run {
@@ -63,32 +79,80 @@ static void usage(FILE *f)
 "                          JSON goes to stdout only with -o\n"
 "  --scan ID               with --db: add to this scan (with --resume: skip what it has)\n"
 "  --label NAME            with --db: name the scan; a later run with the same label continues it\n"
-"  --data-dir DIR          embedded cluster and spool directory (default ~/.local/share/mxsurvey)\n");
+"  --data-dir DIR          embedded cluster and spool directory (default ~/.local/share/mxsurvey)\n"
+"  --output-buffer SIZE    results held for a slow reader of the output (K, M suffixes;\n"
+"                          default 16M); when full, no new target starts until it drains\n");
 	scan_opts_usage(f);
-	fprintf(f, "Exit status: 0 done, 2 usage, 3 stopped early (resume to finish), 4 bad input, 1 failure.\n");
+	fprintf(f, "Exit status: 0 done, 1 failure, 2 usage, 3 stopped early (resume to finish), 4 bad input,\n"
+		"5 database unreachable and results could not be spooled, 6 done but some results\n"
+		"wait in the spool for the database.\n");
 }
 
 #define OUTBUF_FLUSH_AT (1 << 16)
+#define OUTBUF_HIGH_DEFAULT (16u << 20)
+#define OUTBUF_HIGH_MIN (16u << 10)
 
-/* Write everything buffered; 0, or -1 with errno set. */
-static int outbuf_flush(struct outbuf *o)
+static size_t outbuf_waiting(const struct outbuf *o)
 {
-	size_t off = 0;
+	return o->len - o->off;
+}
 
-	while (off < o->len) {
-		ssize_t n = write(o->fd, o->buf + off, o->len - off);
+/* Batch small records into writes of this size; flush_tick writes the rest each second. */
+static size_t outbuf_flush_at(const struct outbuf *o)
+{
+	return o->high / 4 < OUTBUF_FLUSH_AT ? o->high / 4 : OUTBUF_FLUSH_AT;
+}
+
+/*
+ * Write what the output takes now. Returns 0 (for a non-blocking output, bytes may
+ * still wait: o->wev is then armed), or -1 with errno set.
+ */
+static int outbuf_write(struct outbuf *o)
+{
+	while (o->off < o->len) {
+		ssize_t n = write(o->fd, o->buf + o->off, o->len - o->off);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && o->nonblock) {
+			if (o->wev != NULL && !event_pending(o->wev, EV_WRITE, NULL))
+				event_add(o->wev, NULL);
+			return 0;
+		}
 		if (n <= 0)
 			return -1;
-		off += (size_t)n;
+		o->off += (size_t)n;
 	}
-	o->len = 0;
+	o->off = o->len = 0;
 	return 0;
+}
+
+/* Write everything, waiting for the output as long as it takes (the scan is over). */
+static int outbuf_drain(struct outbuf *o)
+{
+	struct pollfd p = { .fd = o->fd, .events = POLLOUT };
+
+	while (outbuf_write(o) == 0) {
+		if (o->off == o->len)
+			return 0;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return -1;
+	}
+	return -1;
+}
+
+/* Keep the waiting bytes at the front once most of the buffer has been written. */
+static void outbuf_compact(struct outbuf *o)
+{
+	if (o->off > 0 && o->off >= o->len / 2) {
+		memmove(o->buf, o->buf + o->off, o->len - o->off);
+		o->len -= o->off;
+		o->off = 0;
+	}
 }
 
 static int outbuf_line(struct outbuf *o, const char *line, size_t len)
 {
+	outbuf_compact(o);
 	if (o->len + len + 1 > o->cap) {
 		size_t cap = o->cap ? o->cap : OUTBUF_FLUSH_AT * 2;
 		while (cap < o->len + len + 1)
@@ -102,7 +166,46 @@ static int outbuf_line(struct outbuf *o, const char *line, size_t len)
 	memcpy(o->buf + o->len, line, len);
 	o->buf[o->len + len] = '\n';
 	o->len += len + 1;
-	return o->len >= OUTBUF_FLUSH_AT ? outbuf_flush(o) : 0;
+	/* While the output has no room, o->wev writes when it has. */
+	if (o->wev != NULL && event_pending(o->wev, EV_WRITE, NULL))
+		return 0;
+	return outbuf_waiting(o) >= outbuf_flush_at(o) ? outbuf_write(o) : 0;
+}
+
+/*
+ * Make a pipe or socket output non-blocking (the loop must not wait for its reader);
+ * the flags are restored at the end. Files and terminals stay as they are.
+ */
+static void outbuf_open(struct outbuf *o, struct event_base *base, event_callback_fn cb, void *arg)
+{
+	struct stat st;
+	int fl;
+
+	if (fstat(o->fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return;
+	if ((fl = fcntl(o->fd, F_GETFL)) < 0)
+		return;
+	if (!(fl & O_NONBLOCK) && fcntl(o->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return;
+	o->wev = event_new(base, o->fd, EV_WRITE, cb, arg);
+	if (o->wev == NULL) {
+		fcntl(o->fd, F_SETFL, fl);
+		return;
+	}
+	o->fl_saved = fl;
+	o->nonblock = true;
+}
+
+static void outbuf_close(struct outbuf *o)
+{
+	if (o->wev != NULL)
+		event_free(o->wev);
+	o->wev = NULL;
+	if (o->nonblock)
+		fcntl(o->fd, F_SETFL, o->fl_saved);
+	if (o->fd != STDOUT_FILENO && o->fd >= 0)
+		close(o->fd);
+	free(o->buf);
 }
 
 /*
@@ -129,6 +232,38 @@ static int trim_torn_tail(int fd)
 	return lseek(fd, 0, SEEK_END) < 0 ? -1 : 0;
 }
 
+/* The output failed (the reader went away, the disk is full): stop the scan. */
+static void output_failed(struct scan_run *r)
+{
+	r->out_failed = true;
+	mxs_err("scan", "cannot write results: %s; stopping", strerror(errno));
+	mxs_scanner_output_stalled(r->sc, false);
+	if (!r->stopped) {
+		r->stopped = true;
+		mxs_scanner_stop(r->sc);
+	}
+}
+
+/* Back-pressure: start nothing new while the queue is over its bound, until it is half. */
+static void check_stall(struct scan_run *r)
+{
+	struct outbuf *o = &r->out;
+	size_t waiting = outbuf_waiting(o);
+
+	if (!o->stalled && waiting >= o->high) {
+		o->stalled = true;
+		o->t_stall = mxs_mono_ms();
+		mxs_warn("scan", "output stalled: %zu KiB of results wait for the reader; "
+			 "no new targets start until it reads", waiting >> 10);
+		mxs_scanner_output_stalled(r->sc, true);
+	} else if (o->stalled && waiting <= o->high / 2) {
+		o->stalled = false;
+		mxs_info("scan", "output flowing again after %.1f s",
+			 (double)(mxs_mono_ms() - o->t_stall) / 1000.0);
+		mxs_scanner_output_stalled(r->sc, false);
+	}
+}
+
 static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcome)
 {
 	struct scan_run *r = arg;
@@ -145,14 +280,10 @@ static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcom
 	if (r->out_failed)
 		return -1;
 	if (outbuf_line(&r->out, line, len) < 0) {
-		r->out_failed = true;
-		mxs_err("scan", "cannot write results: %s; stopping", strerror(errno));
-		if (!r->stopped) {
-			r->stopped = true;
-			mxs_scanner_stop(r->sc);
-		}
+		output_failed(r);
 		return -1;
 	}
+	check_stall(r);
 	return 0;
 }
 
@@ -217,14 +348,26 @@ static void flush_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* At most a second of results sits in the buffer if the process is killed. */
-	if (!r->out_failed && outbuf_flush(&r->out) < 0) {
-		r->out_failed = true;
-		mxs_err("scan", "cannot write results: %s; stopping", strerror(errno));
-		if (!r->stopped) {
-			r->stopped = true;
-			mxs_scanner_stop(r->sc);
-		}
-	}
+	if (r->out_failed || (r->out.wev != NULL && event_pending(r->out.wev, EV_WRITE, NULL)))
+		return;
+	if (outbuf_write(&r->out) < 0)
+		output_failed(r);
+	else
+		check_stall(r);
+}
+
+/* A pipe or socket output has room again. */
+static void out_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct scan_run *r = arg;
+	(void)fd;
+	(void)what;
+	if (r->out_failed)
+		return;
+	if (outbuf_write(&r->out) < 0)
+		output_failed(r);
+	else
+		check_stall(r);
 }
 
 /*
@@ -275,7 +418,25 @@ static void print_summary(const struct mxs_scan_stats *st)
 	fprintf(stderr, "\n");
 }
 
-enum { OPT_RESUME = 512, OPT_DB, OPT_SCAN, OPT_LABEL, OPT_DATA_DIR };
+enum { OPT_RESUME = 512, OPT_DB, OPT_SCAN, OPT_LABEL, OPT_DATA_DIR, OPT_OUTPUT_BUFFER };
+
+/* --output-buffer: bytes, with an optional K or M (binary) suffix. 0, or -1 if bad. */
+static int size_arg(const char *v, size_t *out)
+{
+	char *end;
+	unsigned long long x = strtoull(v, &end, 10);
+	unsigned shift = 0;
+
+	if (*end == 'K' || *end == 'k')
+		shift = 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20, end++;
+	if (*v < '0' || *v > '9' || *end != '\0' || x > (1ULL << 32) >> shift ||
+	    (x << shift) < OUTBUF_HIGH_MIN)
+		return -1;
+	*out = (size_t)(x << shift);
+	return 0;
+}
 
 static const struct option own_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -284,6 +445,7 @@ static const struct option own_opts[] = {
 	{ "scan", required_argument, NULL, OPT_SCAN },
 	{ "label", required_argument, NULL, OPT_LABEL },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+	{ "output-buffer", required_argument, NULL, OPT_OUTPUT_BUFFER },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -328,6 +490,14 @@ int cmd_scan(int argc, char **argv)
 			break;
 		case OPT_LABEL: dbo.label = optarg; break;
 		case OPT_DATA_DIR: dbo.data_dir = optarg; break;
+		case OPT_OUTPUT_BUFFER:
+			if (size_arg(optarg, &r.out.high) < 0) {
+				fprintf(stderr, "mxsurvey scan: --output-buffer wants a size from 16K to 4096M, not '%s'\n",
+					optarg);
+				free(longopts);
+				return MXS_EXIT_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); free(longopts); return MXS_EXIT_OK;
 		default: usage(stderr); free(longopts); return MXS_EXIT_USAGE;
 		}
@@ -364,6 +534,10 @@ int cmd_scan(int argc, char **argv)
 			return MXS_EXIT_FAILURE;
 		}
 	}
+	if (r.out.high == 0)
+		r.out.high = OUTBUF_HIGH_DEFAULT;
+	if (r.to_file)
+		outbuf_open(&r.out, r.base, out_writable, &r);
 	r.in = mxs_linein_open(r.base, inpath, err, sizeof(err));
 	if (r.in == NULL) {
 		fprintf(stderr, "mxsurvey scan: %s\n", err);
@@ -402,7 +576,8 @@ int cmd_scan(int argc, char **argv)
 	}
 	mxs_scanner_set_callbacks(r.sc, want, done, progress, &r);
 	mxs_info("scan", "start ehlo=%s profile=%s concurrency=%d per_ip=%d per_net=%d",
-		 mxs_scanner_ehlo_name(r.sc), mxs_scanner_profile(r.sc), o.concurrency, o.per_ip, o.per_net);
+		 mxs_scanner_ehlo_name(r.sc), mxs_scanner_profile(r.sc), mxs_scanner_opts(r.sc)->concurrency,
+		 mxs_scanner_opts(r.sc)->per_ip, mxs_scanner_opts(r.sc)->per_net);
 	sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
 	sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
 	evsignal_add(sigint, NULL);
@@ -418,8 +593,10 @@ int cmd_scan(int argc, char **argv)
 	event_free(sigint);
 	event_free(sigterm);
 	event_free(r.flush_ev);
-	if (!r.out_failed && outbuf_flush(&r.out) < 0)
+	if (!r.out_failed && outbuf_drain(&r.out) < 0) {
+		mxs_err("scan", "cannot write results: %s", strerror(errno));
 		r.out_failed = true;
+	}
 	st = mxs_scanner_stats(r.sc);
 	if (o.status)
 		mxs_scanner_print_status(r.sc, true);
@@ -448,9 +625,7 @@ int cmd_scan(int argc, char **argv)
 out:
 	mxs_scanner_free(r.sc);
 	mxs_linein_close(r.in);
-	if (r.out.fd != STDOUT_FILENO && r.out.fd >= 0)
-		close(r.out.fd);
-	free(r.out.buf);
+	outbuf_close(&r.out);
 	event_base_free(r.base);
 	return rc;
 }

@@ -395,7 +395,7 @@ done_opts:
 	}
 	mxs_scanner_set_callbacks(s.sc, feed, scanner_done, progress, &s);
 	mxs_info("survey", "scan %" PRId64 " ehlo=%s concurrency=%d dns_concurrency=%u",
-		 s.db.scan_id, mxs_scanner_ehlo_name(s.sc), so.concurrency,
+		 s.db.scan_id, mxs_scanner_ehlo_name(s.sc), mxs_scanner_opts(s.sc)->concurrency,
 		 ro.concurrency ? ro.concurrency : 1000);
 	sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
 	sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);

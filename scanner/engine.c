@@ -444,7 +444,8 @@ static void pump(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	while (!sc->stopping && sc->nwin > 0 && sc->inflight < (size_t)sc->o.concurrency) {
+	while (!sc->stopping && !sc->out_stalled && sc->nwin > 0 &&
+	       sc->inflight < (size_t)sc->o.concurrency) {
 		ssize_t j = pick_target(sc);
 		if (j < 0 || !take_token(sc))
 			break;
@@ -466,6 +467,8 @@ static void rate_tick(evutil_socket_t fd, short what, void *arg)
 size_t mxs_scanner_room(const struct mxs_scanner *sc)
 {
 	size_t cap = sc->o.window;
+	if (sc->out_stalled)
+		return 0;
 	if (cap < (size_t)sc->o.concurrency * 2)
 		cap = (size_t)sc->o.concurrency * 2;
 	return sc->nwin >= cap ? 0 : cap - sc->nwin;
@@ -485,7 +488,7 @@ void mxs_scanner_print_status(struct mxs_scanner *sc, bool final)
 	int64_t el = mxs_mono_ms() - sc->t_start;
 	double f = sc->progress ? sc->progress(sc->cb_arg) : -1;
 	uint64_t done = sc->st.records;
-	char elapsed[32], eta[32] = "--:--:--", pct[32] = "";
+	char elapsed[32], eta[32] = "--:--:--", pct[32] = "", stalled[64] = "";
 	double cps = (double)(sc->started - sc->started_last);
 	double share = done ? 100.0 * (double)sc->tls_ok / (double)done : 0;
 
@@ -500,9 +503,13 @@ void mxs_scanner_print_status(struct mxs_scanner *sc, bool final)
 	}
 	if (f > 0 && sc->st.targets > 0)
 		snprintf(pct, sizeof(pct), " (%.1f%%)", 100.0 * (final ? 1.0 : f * (double)done / (double)sc->st.targets));
-	fprintf(stderr, "%s %s done %llu%s inflight %zu waiting %zu queued %zu %.0f conn/s tls %.1f%% eta %s%s\n",
+	if (sc->out_stalled && !final)
+		snprintf(stalled, sizeof(stalled), " output stalled %llds (no new targets)",
+			 (long long)((mxs_mono_ms() - sc->t_out_stall) / 1000));
+	fprintf(stderr, "%s %s done %llu%s inflight %zu waiting %zu queued %zu %.0f conn/s tls %.1f%% eta %s%s%s\n",
 		final ? "scan: finished" : "scan:", elapsed, (unsigned long long)done, pct, sc->inflight,
-		sc->waiting, sc->nwin, cps, share, final ? "00:00:00" : eta, sc->stopping ? " stopping" : "");
+		sc->waiting, sc->nwin, cps, share, final ? "00:00:00" : eta, stalled,
+		sc->stopping ? " stopping" : "");
 	sc->started_last = sc->started;
 	sc->records_last = done;
 }
@@ -557,6 +564,17 @@ void mxs_scanner_stop(struct mxs_scanner *sc)
 	check_finished(sc);
 }
 
+void mxs_scanner_output_stalled(struct mxs_scanner *sc, bool stalled)
+{
+	if (stalled == sc->out_stalled)
+		return;
+	sc->out_stalled = stalled;
+	if (stalled)
+		sc->t_out_stall = mxs_mono_ms();
+	else
+		schedule_pump(sc);
+}
+
 void mxs_scanner_input_done(struct mxs_scanner *sc)
 {
 	sc->input_done = true;
@@ -571,6 +589,11 @@ int mxs_scanner_finished(const struct mxs_scanner *sc)
 const struct mxs_scan_stats *mxs_scanner_stats(const struct mxs_scanner *sc)
 {
 	return &sc->st;
+}
+
+const struct mxs_scan_opts *mxs_scanner_opts(const struct mxs_scanner *sc)
+{
+	return &sc->o;
 }
 
 const char *mxs_scanner_ehlo_name(const struct mxs_scanner *sc)

@@ -80,6 +80,8 @@ struct mxs_scanner {
 	int64_t t_tokens;
 	struct event *pump_ev, *rate_ev, *status_ev, *drain_ev;
 	bool input_done, stopping, interrupting, finished, done_called, fd_warned;
+	bool out_stalled;             /* the output is full: start nothing new */
+	int64_t t_out_stall;          /* monotonic ms: when it filled */
 
 	int64_t t_start;
 	uint64_t started, started_last, records_last, tls_ok;

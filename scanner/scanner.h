@@ -81,10 +81,21 @@ struct mxs_scanner *mxs_scanner_new(struct event_base *base, const struct mxs_sc
 				    mxs_emit_fn emit, void *arg, char *err, size_t errlen);
 void mxs_scanner_set_callbacks(struct mxs_scanner *sc, mxs_want_fn want, mxs_done_fn done,
 			       mxs_progress_fn progress, void *arg);
+/*
+ * The options in force: the given ones as the scanner adjusted them (concurrency lowered
+ * to what the open-file limit allows, caps raised to their minimum).
+ */
+const struct mxs_scan_opts *mxs_scanner_opts(const struct mxs_scanner *sc);
 /* The EHLO name actually used (resolved default), for the scan's metadata. */
 const char *mxs_scanner_ehlo_name(const struct mxs_scanner *sc);
 const char *mxs_scanner_profile(const struct mxs_scanner *sc);
 
+/*
+ * The output cannot take more records for now (stalled true) or can again (false).
+ * While stalled no new target starts and no input is taken (room is 0); probes in
+ * flight go on and their records are still emitted. The status line says so.
+ */
+void mxs_scanner_output_stalled(struct mxs_scanner *sc, bool stalled);
 /* Input lines the scanner can take now without growing past its window. */
 size_t mxs_scanner_room(const struct mxs_scanner *sc);
 /* Give one input line (no line ending). Never fails: bad lines become records. */
