@@ -10,7 +10,7 @@ pkgs=(
   postgresql postgresql-contrib openssl publicsuffix
   unbound nsd ldnsutils dnsperf nginx apache2 curl postfix
   chromium time
-  dpkg-dev adduser systemd man-db groff-base
+  dpkg-dev adduser systemd man-db groff-base iproute2
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,7 +5,9 @@ second namespace acting as a router; the router answers SYNs with ICMP (unreacha
 prohibit routes, IPv4 and IPv6), with a TCP reset (its own address, nothing listening)
 or not at all (blackhole routes). Every target must end in phase connect with the
 outcome its route gives: an ICMP error is never a "peer-closed in phase greeting", so
-v_funnel never counts it as an open port.
+v_funnel never counts it as an open port. The router's answers pass a slow token bucket
+(tc tbf), so they come after connect() returned, where the old code lost them (35 of
+the 40 targets misclassified, every run).
 
 Needs root (network namespaces); skipped with a message otherwise.
 """
@@ -47,8 +49,8 @@ def sh(*args, check=True):
 def can_netns():
     if os.geteuid() != 0:
         return "needs root to create network namespaces"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (ip)"
+    if shutil.which("ip") is None or shutil.which("tc") is None:
+        return "needs iproute2 (ip, tc)"
     probe = f"mxs-un-p{TAG}"
     r = sh("ip", "netns", "add", probe, check=False)
     if r.returncode != 0:
@@ -79,6 +81,15 @@ def build_network():
        "net.ipv6.icmp.ratelimit=0", "net.ipv4.icmp_ratelimit=0",
        "net.ipv4.icmp_msgs_per_sec=100000",
        "net.ipv4.icmp_msgs_burst=100000")
+    # The router's answers leave through a slow token bucket, so they reach the scanner
+    # after its connect() call has returned, as answers from afar do (one that comes
+    # while connect() still holds the socket is kept apart and then read by SO_ERROR
+    # whatever the order: the case where readv() took the only copy would not show).
+    q = sh("ip", "netns", "exec", NS_ROUTER, "tc", "qdisc", "add", "dev", "vr", "root", "tbf",
+           "rate", "64kbit", "burst", "200", "latency", "10s", check=False)
+    if q.returncode != 0:
+        print("no tbf qdisc (answers come at once; the test is weaker):",
+              q.stderr.decode().strip(), file=sys.stderr)
     sh(*r, "route", "add", "unreachable", "198.51.100.0/25")
     sh(*r, "route", "add", "prohibit", "198.51.100.128/25")
     sh(*r, "route", "add", "blackhole", "203.0.113.0/24")
@@ -133,11 +144,7 @@ class ConnectErrors(unittest.TestCase):
 
     def test_one_at_a_time(self):
         """One connection at a time: each error is the only event in its wakeup."""
-        # An ICMP error that arrives while connect() still holds the socket (veth answers
-        # at once) only counts when the SYN is sent again a second later: a few targets.
-        few = [ip for ip in EXPECT if not ip.startswith(("2001:db8:9:", "2001:db8:a:"))]
-        few += ["2001:db8:9::1", "2001:db8:9::2", "2001:db8:a::1", "2001:db8:a::2"]
-        self.check(self.scan_in_ns(few, "--concurrency", "1"), few)
+        self.check(self.scan_in_ns(EXPECT, "--concurrency", "1"), EXPECT)
 
 
 if __name__ == "__main__":
