@@ -10,6 +10,7 @@
  *   rollup N           store scan N's rates again (after changing its rows by hand)
  *   suffixes [FILE]    load the Public Suffix List's ICANN section (provider grouping)
  *   retention DAYS     drop scans that started more than DAYS days ago
+ *   networks FILE [--scan N]  load customer networks (findings grouping)
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@
 #include "exitcode.h"
 #include "ingest.h"
 #include "log.h"
+#include "networks.h"
 #include "suffixes.h"
 
 static void usage(FILE *out)
@@ -45,7 +47,11 @@ static void usage(FILE *out)
 	        "                   needed only after changing its rows by hand)\n"
 	        "  suffixes [FILE]  load the ICANN section of the Public Suffix List for\n"
 	        "                   provider grouping (default " MXS_PSL_DEFAULT_PATH ")\n"
-	        "  retention DAYS   drop scans started more than DAYS days ago\n");
+	        "  retention DAYS   drop scans started more than DAYS days ago\n"
+	        "  networks FILE    load customer networks ('cidr,name[,contact]' lines and\n"
+	        "                   routing-table 'prefix asn' lines) as a new set, used for the\n"
+	        "                   findings of scans created from now on ('--scan N' after\n"
+	        "                   FILE: of scan N too)\n");
 }
 
 /* The subcommands that talk to the database, and whether they take a scan or day count. */
@@ -57,6 +63,7 @@ struct db_subcommand {
 static const struct db_subcommand db_subcommands[] = {
 	{ "migrate", 0 }, { "status", 0 }, { "url", 0 }, { "scans", 0 },
 	{ "done", 1 }, { "drop-scan", 1 }, { "rollup", 1 }, { "retention", 1 }, { "suffixes", 0 },
+	{ "networks", 0 },
 };
 
 static const struct db_subcommand *find_subcommand(const char *name)
@@ -191,6 +198,15 @@ int cmd_db(int argc, char **argv)
 		return MXS_EXIT_USAGE;
 	}
 
+	int64_t net_scan = 0;
+	if (strcmp(sub, "networks") == 0) {
+		int rest = argc - optind - 2;
+		if (arg == NULL || (rest != 0 && (rest != 2 || strcmp(argv[optind + 2], "--scan") != 0 ||
+		                                  (net_scan = strtoll(argv[optind + 3], NULL, 10)) <= 0))) {
+			fprintf(stderr, "mxsurvey db networks: FILE [--scan N]\n");
+			return MXS_EXIT_USAGE;
+		}
+	}
 	/* migrate and status look at the schema before (or without) migrating it */
 	o.no_migrate = strcmp(sub, "migrate") == 0 || strcmp(sub, "status") == 0;
 	struct mxs_db *db;
@@ -256,6 +272,26 @@ int cmd_db(int argc, char **argv)
 			if (skipped > 0)
 				printf(" (%zu malformed rules left out)", skipped);
 			printf("\n");
+		}
+	} else if (strcmp(sub, "networks") == 0) {
+		long named, routes;
+		char sid[32], found[8] = "";
+		snprintf(sid, sizeof(sid), "%lld", (long long)net_scan);
+		if (net_scan > 0 &&
+		    (exec_one(pg, "SELECT 1 FROM scans WHERE id = $1::bigint", sid, found, sizeof(found)) != 0 ||
+		     found[0] == '\0')) {
+			fprintf(stderr, "mxsurvey db networks: no scan %s\n", sid);
+			rc = MXS_EXIT_USAGE;
+		} else {
+			int64_t id = mxs_db_load_networks(pg, arg, net_scan, &named, &routes, err, sizeof(err));
+			if (id < 0) {
+				fprintf(stderr, "mxsurvey db networks: %s\n", err);
+				rc = id == MXS_NET_ERR_FILE ? MXS_EXIT_BAD_INPUT : MXS_EXIT_DB;
+			} else {
+				printf("network set %lld: %ld named networks, %ld routes from %s%s%s\n",
+				       (long long)id, named, routes, arg, net_scan > 0 ? "; attached to scan " : "",
+				       net_scan > 0 ? sid : "");
+			}
 		}
 	} else if (strcmp(sub, "retention") == 0) {
 		char n[32] = "0";

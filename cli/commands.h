@@ -12,5 +12,6 @@ int cmd_ingest(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_headers(int argc, char **argv);
+int cmd_findings(int argc, char **argv);
 
 #endif

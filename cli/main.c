@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "ingest", cmd_ingest, "load JSON result files into PostgreSQL" },
 	{ "db", cmd_db, "manage the database: migrate, start, stop, status, retention" },
 	{ "report", cmd_report, "print statistics of a scan (text, csv, json, html)" },
+	{ "findings", cmd_findings, "per address the problems found, by customer network (exit 7: some)" },
 	{ "headers", cmd_headers, "show a message's Received: hops and whether each used TLS" },
 };
 
@@ -25,7 +26,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: mxsurvey COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\n'mxsurvey COMMAND --help' describes a command's options.\n");
 }
 

@@ -114,6 +114,12 @@ static const struct section_spec specs[] = {
 	  CHART_NONE, 0, { -1 }, 0,
 	  "SELECT network::text, n_smtp, n_mangled, n_echo, n_injection FROM v_tampering_by_network"
 	  " WHERE scan_id = $1 ORDER BY n_any DESC, network LIMIT 10" },
+	{ "networks", "Customer networks with the most problems (top 10)",
+	  "addresses of the scan in the network (mxsurvey db networks; mxsurvey findings lists them)",
+	  CHART_NONE, 0, { -1 }, 0,
+	  "SELECT network, coalesce(contact, '-') AS contact, addresses, with_problems, critical, high,"
+	  " medium, problems FROM v_network_findings WHERE scan_id = $1"
+	  " ORDER BY problems DESC, critical DESC, network LIMIT 10" },
 	{ "protection", "Downgrade protection and TLSRPT (domains)",
 	  "mail domains (domains with an MX host)",
 	  CHART_BARS, 0, { 2, -1 }, 0,
@@ -122,6 +128,12 @@ static const struct section_spec specs[] = {
 	{ "change", "Change against the compared scan", "addresses with a result in both scans (n_both)",
 	  CHART_NONE, 0, { -1 }, 1,
 	  "SELECT change, n, n_both FROM mxs_change_summary($2::bigint, $1::bigint) ORDER BY change" },
+	{ "network_change", "Problems new and fixed per customer network since the compared scan",
+	  "problems (address, code); fixed: the address was scanned in both",
+	  CHART_NONE, 0, { -1 }, 1,
+	  "SELECT network, new_problems, fixed_problems, problems"
+	  " FROM mxs_network_change($2::bigint, $1::bigint)"
+	  " ORDER BY new_problems DESC, fixed_problems DESC, network LIMIT 20" },
 	{ "trend", "Night-to-night trend (every scan)", "per scan, as in the sections above",
 	  CHART_LINES, 0, { 2, 3, 4, -1 }, 0,
 	  "SELECT scan_id::text AS scan, to_char(started_at, 'YYYY-MM-DD') AS started,"

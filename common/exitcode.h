@@ -13,6 +13,7 @@ enum mxs_exit {
 	MXS_EXIT_BAD_INPUT = 4,   /* input unreadable, or every line of it bad */
 	MXS_EXIT_DB = 5,          /* database unreachable and results could not be spooled */
 	MXS_EXIT_SPOOLED = 6,     /* done, but some results wait in the spool for the database */
+	MXS_EXIT_FOUND = 7,       /* mxsurvey findings: problems were found (0: none) */
 };
 
 #endif

@@ -84,6 +84,8 @@ class Fleet:
     rtt_ms, jitter_ms: the simulated round trip (each flight the fleet sends is held that
     long, +- jitter); stall_share, drop_share: fractions of addresses that stop answering
     or reset at one phase (truth() states which). All 0: the fleet as without them.
+    port: serve on this port (say, an earlier fleet's, so that two scans hold the same
+    (address, port) pairs); default a free one.
     On exit the fleet gets SIGTERM and must stop cleanly with status 0 (under the
     sanitizers a leak or error makes that fail); its log is printed if it did not.
     Should this process die without stopping it, the fleet stops by itself (--watch-stdin).
@@ -93,7 +95,7 @@ class Fleet:
     STOP_TIMEOUT = 15.0
 
     def __init__(self, build_dir=None, seed=0, delay_ms=2000, idle_ms=None, certdir=None,
-                 verbose=False, rtt_ms=0, jitter_ms=0, stall_share=0, drop_share=0):
+                 verbose=False, rtt_ms=0, jitter_ms=0, stall_share=0, drop_share=0, port=None):
         self.binary = fleet_binary(build_dir)
         self.build_dir = build_dir
         self.seed = seed
@@ -106,6 +108,7 @@ class Fleet:
         self.verbose = verbose
         self._own_certdir = certdir is None
         self.certdir = certdir
+        self.want_port = port
         self.port = None
         self.proc = None
         self.tmp = None
@@ -121,6 +124,10 @@ class Fleet:
             self.certdir = os.path.join(self.tmp, "pki")
         self.log_path = os.path.join(self.tmp, "fleet.log")
         try:
+            if self.want_port is not None:
+                if self._start(self.want_port):
+                    return self
+                raise FleetError(f"port {self.want_port} is taken")
             for _ in range(5):
                 if self._start(free_port()):
                     return self
