@@ -99,24 +99,31 @@ class Help:
             if body.startswith("-"):
                 for piece in ENTRY_SPLIT.split(body):
                     m = SPEC.match(piece)
-                    if not m:
-                        raise ValueError(f"cannot read option line {body!r}")
-                    last = Entry("option", m["spec"], m["text"] or "")
+                    if m:
+                        last = Entry("option", m["spec"], m["text"] or "")
+                    else:   # an unusual form: the words up to a gap of two blanks
+                        spec, _, text = piece.partition("  ")
+                        last = Entry("option", spec.strip(), text.strip())
                     self._add(last)
                 continue
             if last is not None and last != "exit" and indent >= 6:
                 last.text = (last.text + " " + body).strip()
                 continue
             m = ITEM.match(body)
-            if not m:
-                raise ValueError(f"cannot read help line {body!r}")
-            last = Entry("item", m["name"], m["text"])
-            self._add(last)
+            if m:
+                last = Entry("item", m["name"], m["text"])
+                self._add(last)
+            elif isinstance(last, Entry):   # prose under an entry
+                last.text = (last.text + " " + body).strip()
+            else:
+                (self.tail if self.groups else self.paragraph).append(body)
+        self.exit_text = exit_text
         if exit_text:
             for part in re.split(r",\s*(?=\d+\s)", exit_text.rstrip(".")):
                 m = re.match(r"(\d+)\s+(.*)", part.strip())
-                if not m:
-                    raise ValueError(f"cannot read exit status {part!r}")
+                if not m:   # not a list of codes: the page shows the sentence as it is
+                    self.exit = []
+                    break
                 self.exit.append((int(m[1]), m[2]))
 
     def _add(self, entry):
@@ -191,6 +198,14 @@ def synopsis(help_):
     return lines[:-1]
 
 
+def exit_status(help_):
+    if help_.exit:
+        return [l for c, m in help_.exit for l in (".TP", f"\\fB{c}\\fR", esc(m))]
+    if help_.exit_text:
+        return [esc(help_.exit_text)]
+    return ["See", ".BR mxsurvey (1)."]
+
+
 def fill(template, fields, page):
     out = []
     for line in template.splitlines():
@@ -235,7 +250,7 @@ def do_man(a):
             "DESCRIPTION": [esc(p) for p in help_.paragraph],
             "OPTIONS": section(help_, "option"),
             "COMMANDS": section(help_, "item"),
-            "EXIT_STATUS": [l for c, m in help_.exit for l in (".TP", f"\\fB{c}\\fR", esc(m))],
+            "EXIT_STATUS": exit_status(help_),
         })
         fields = {k: v for k, v in fields.items() if v is not None}
     text = fill(template, fields, a.page)

@@ -139,7 +139,9 @@ def main():
         fields = run(["dpkg-deb", "-f", deb, "Version", "Depends"]).stdout
         version = re.search(r"^Version: (\S+)", fields, re.M)[1]
         depends = {d.split()[0] for d in re.search(r"^Depends: (.*)", fields, re.M)[1].split(", ")}
-        check(depends == set(DEPENDS), f"Depends: {sorted(depends)}")
+        # the list as dpkg-shlibdeps finds it: at least these (a new library linked in
+        # adds its package by itself)
+        check(set(DEPENDS) <= depends, f"Depends: {sorted(depends)} has {DEPENDS}")
         files = [l.split()[-1][1:] for l in run(["dpkg-deb", "-c", deb]).stdout.splitlines()
                  if not l.startswith("d")]
 
@@ -175,14 +177,14 @@ def main():
         # without the squatter adduser would hand out the same id again, and there would be
         # nothing to adopt
         run(["useradd", "--system", "--no-create-home", "--uid", str(uid), SQUATTER])
-        run([*APT, "install", "--no-install-recommends", deb],
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        # dpkg this time: the dependencies are in place, and apt's start-up is slow
+        run(["dpkg", "-i", deb], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         new_uid = pwd.getpwnam("mxsurvey").pw_uid
         st = as_mxsurvey(["mxsurvey", "db", "scans"], check_rc=False)
         check(new_uid != uid and st.returncode == 0 and "package-test" in st.stdout + st.stderr,
               f"user id {uid} -> {new_uid}: the kept cluster and its scan are there")
         uid = new_uid
-        run([*APT, "purge", "mxsurvey"], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        run(["dpkg", "--purge", "mxsurvey"], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         check_purged(files, uid, kept_cluster=True)
     finally:
         if installed():
