@@ -282,6 +282,7 @@ static void usage(FILE *out)
 	        "  --network NAME    only this network (a name from the networks file, or ASnnn)\n"
 	        "  --format F        text (default), csv, json or html\n"
 	        "  -o, --output FILE write there instead of stdout\n"
+	        "  --log-level L     error, warn, info or debug\n"
 	        "Exit status: 0 no problem found, 7 problems found, 2 usage, 4 no such scan,\n"
 	        "5 database unreachable, 1 failure.\n");
 }

@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "esc.h"
 #include "exitcode.h"
+#include "log.h"
 #include "received.h"
 
 #define MAX_TRUSTED 32
@@ -561,6 +562,7 @@ static void usage(FILE *out)
 "  --scan             then survey the MX hosts of the sending domains (mxsurvey survey;\n"
 "                     options after '--' go to it)\n"
 "  --db URL           with --scan: the database of the survey\n"
+"  --log-level L      error, warn, info or debug\n"
 "Exit status: 0 done, 2 usage, 4 an input could not be read, 1 failure; with --scan the\n"
 "survey's.\n");
 }
@@ -572,13 +574,14 @@ int cmd_headers(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "scan", no_argument, NULL, 's' },
 		{ "db", required_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct headers H = { 0 };
 	bool scan = false;
 	const char *db = NULL;
-	int c, nopt = argc, rc = MXS_EXIT_OK;
+	int c, lvl, nopt = argc, rc = MXS_EXIT_OK;
 
 	/* everything after "--" is the survey's */
 	for (int i = 1; i < argc; i++)
@@ -605,6 +608,11 @@ int cmd_headers(int argc, char **argv)
 			break;
 		case 's': scan = true; break;
 		case 'd': db = optarg; break;
+		case 'L':
+			if ((lvl = mxs_log_level_parse(optarg)) < 0)
+				return MXS_EXIT_USAGE;
+			mxs_log_set_level((enum mxs_log_level)lvl);
+			break;
 		case 'h': usage(stdout); return MXS_EXIT_OK;
 		default: usage(stderr); return MXS_EXIT_USAGE;
 		}
