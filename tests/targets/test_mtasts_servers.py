@@ -15,6 +15,8 @@ keepalive_timeout 0: the response and the close arrive together), 127.0.0.3 Apac
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -168,6 +170,23 @@ def zone(night):
     return dns.Nsd({ZONE: z.text()})
 
 
+def closes_with_notify(ca, port, name, addr):
+    """Fetch with Connection: close and read to the end: True when the server ended TLS
+    with close_notify, False when it just closed the TCP connection."""
+    host = "mta-sts.%s.%s" % (name, ZONE)
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((addr, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as s:
+            s.sendall(b"GET /%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" %
+                      (WK.encode(), host.encode()))
+            try:
+                while s.recv(4096):
+                    pass
+            except ssl.SSLEOFError:
+                return False
+            return True
+
+
 def curl_class(ca, port, name, addrs):
     """What curl makes of the same URL: a policy.status class, or '200' for a text/plain
     200 response of at most 64 KiB (whose syntax curl does not judge)."""
@@ -293,6 +312,12 @@ def main():
             cv = curl_class(ca, port, n, addrs)
             mine = "200" if want in ("ok", "syntax") else want
             c.eq("%s: curl agrees" % n, cv, mine)
+        # the cases are what they claim: Apache's unclean shutdown sends no close_notify,
+        # nginx's close case does
+        c.eq("a-unclean closes without close_notify",
+             closes_with_notify(ca, port, "a-unclean", ADDRS["apache"]), False)
+        c.eq("c-static closes with close_notify",
+             closes_with_notify(ca, port, "c-static", ADDRS["nginx12"]), True)
         # the servers did send the whole policy (what the old client called "truncated")
         c.true("nginx logged the close case's 200", '"GET /%s HTTP/1.1" 200' % WK in
                servers[1].access_log(), servers[1].access_log())
