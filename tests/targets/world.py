@@ -1,14 +1,16 @@
 """The test world of the resolve tests: zones on nsd (one DNSSEC-signed), a validating
-unbound in front of it, a stub zone whose server drops every packet, and an HTTPS server
-for MTA-STS policies with a test CA. Every case in docs/targets.md has a name here."""
+unbound in front of it, a stub zone whose server drops every packet, and nginx serving
+the MTA-STS policies with certificates from a test CA (tests/lib/webservers.py). Every
+case in docs/targets.md has a name here."""
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 
+import certs
 import dns
-import mtasts
+import webservers
 
 TLSA_HEX = "8bd1da95272f7fa4ffb24137fc0ed03aae67e5c4d8b3c50734e1050a7920b922"
 STS_TXT = "v=STSv1; id=20240101T000000;"
@@ -72,23 +74,32 @@ class World:
         up = "127.0.0.1@%d" % self.nsd.port
         self.unbound = dns.Unbound({"mxs.test.": up, "signed.test.": up,
                                     "dead.test.": "127.0.0.1@%d" % self.silent.port}, [ds])
-        self.ca = mtasts.TestCA(self.dir)
+        os.chmod(self.dir, 0o755)  # nginx's workers (nobody when root) read the policies
+        ca, ca_key = certs.make_ca(self.dir)
+        self.ca_cert = ca
         names = ["mta-sts.%s.mxs.test" % d for d in ("sts", "stsbad", "sts404", "ststype")]
-        good = self.ca.issue("policy", names)
-        wrong = self.ca.issue("wrong", ["www.example.test"])
-        R = mtasts.Route
-        self.https = mtasts.PolicyServer(good, {
-            "mta-sts.sts.mxs.test": R(policy(["mx.sts.mxs.test"])),
-            "mta-sts.stsbad.mxs.test": R(policy(["*.other.test", "mx.sts.mxs.test"], "testing", 86400),
-                                         chunked=True),
-            "mta-sts.stscert.mxs.test": R(policy(["mx.stscert.mxs.test"]), cert=wrong),
-            "mta-sts.ststype.mxs.test": R(policy(["mx.ststype.mxs.test"]), content_type="text/html"),
-        })
+        good = certs.make_leaf(self.dir, ca, ca_key, names, stem="policy")
+        wrong = certs.make_leaf(self.dir, ca, ca_key, ["www.example.test"], stem="wrong")
+        wk = ".well-known/mta-sts.txt"
+
+        def vhost(d, cert, body=None, conf=""):
+            return webservers.Vhost("mta-sts.%s.mxs.test" % d, *cert,
+                                    files={wk: body} if body else {}, conf=conf)
+        self.https = webservers.Nginx("127.0.0.1", webservers.shared_port(["127.0.0.1"]), [
+            vhost("sts", good, policy(["mx.sts.mxs.test"])),
+            # SSI makes nginx send it chunked
+            vhost("stsbad", good, policy(["*.other.test", "mx.sts.mxs.test"], "testing", 86400),
+                  "ssi on; ssi_types text/plain;"),
+            vhost("stscert", wrong, policy(["mx.stscert.mxs.test"])),
+            vhost("ststype", good, policy(["mx.ststype.mxs.test"]),
+                  "types { } default_type text/html;"),
+            vhost("sts404", good),
+        ])
         self.dns_server = "127.0.0.1:%d" % self.unbound.port
 
     def args(self, *extra):
         """Common resolve arguments: this world's resolver, its CA and policy port."""
-        return ["--dns-server", self.dns_server, "--mta-sts-ca-file", self.ca.cert,
+        return ["--dns-server", self.dns_server, "--mta-sts-ca-file", self.ca_cert,
                 "--mta-sts-port", str(self.https.port), "--timeout", "0.3", "--retries", "1",
                 "--mta-sts-timeout", "3", "--quiet", *extra]
 
