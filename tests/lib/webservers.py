@@ -145,7 +145,7 @@ class Nginx(_Server):
     """nginx in the foreground (daemon off) with one master and one worker."""
 
     def __init__(self, addr, port, vhosts, http_conf="", ssl=True, protocols="TLSv1.2 TLSv1.3",
-                 workers=1, worker_connections=256):
+                 workers=1, worker_connections=256, listen_opts=""):
         self._prepare("mxs-nginx-")
         self.addr, self.port = addr, port
         user = ""
@@ -159,7 +159,7 @@ class Nginx(_Server):
             _write_tree(root, v.files)
             v.root = root
             listen = "listen %s:%d%s%s;" % (addr, port, " ssl" if ssl else "",
-                                           " default_server" if i == 0 else "")
+                                           (" default_server " + listen_opts) if i == 0 else "")
             tls = ("ssl_certificate %s; ssl_certificate_key %s;" % (v.cert, v.key)) if ssl else ""
             servers.append("server { %s server_name %s; %s root %s; %s }" %
                            (listen, v.name, tls, root, v.conf.replace("{root}", root)))
