@@ -2,7 +2,9 @@
 loopback with certificates from a test CA and one SNI virtual host per mta-sts.<domain>.
 Every policy.status class of docs/targets.md is produced by a server configuration (a
 redirect rule, a wrong type, an expired/mismatched/untrusted certificate, a 404, an
-oversize file, a plain-HTTP listener, nothing listening, no address), over TLS 1.2 and
+oversize file, an invalid policy, nginx's `return 444` (a close without a response), a
+plain-HTTP listener, nothing listening, no address; the timeout, which no server shows on
+demand, is in test_resolve.py with a silent listener), over TLS 1.2 and
 1.3, with Content-Length, chunked and close-delimited bodies, keep-alive and close, and a
 server that closes without close_notify. Each verdict is compared with what curl says
 for the same URL. The domain lines are then stored (mxsurvey ingest) and counted by
@@ -60,6 +62,7 @@ CASES = {
     "n-wrongname": ("nginx13", "certificate", "name-mismatch"),
     "n-untrusted": ("nginx13", "certificate", "untrusted"),
     "n-multi": ("nginx13", "ok", None),             # first address refuses, second answers
+    "n-close": ("nginx13", "http-protocol", "connection closed before"),  # return 444
     # nginx, TLS 1.2, Connection: close (response and close in one flight)
     "c-static": ("nginx12", "ok", None),
     "c-nolength": ("nginx12", "ok", None),          # SSI without chunking: close-delimited
@@ -112,6 +115,7 @@ def build(tmp):
         "n-chunked": "ssi on; ssi_types text/plain;",
         "n-redirect": "location = /%s { return 301 https://elsewhere.%s/%s; }" % (WK, ZONE, WK),
         "n-type": "types { } default_type text/html;",
+        "n-close": "location = /%s { return 444; }" % WK,
         "c-nolength": "ssi on; ssi_types text/plain; chunked_transfer_encoding off;",
     }
     apache_files = {
@@ -199,7 +203,8 @@ def curl_class(ca, port, name, addrs):
                        text=True, timeout=30)
     rc = p.returncode
     if rc != 0:
-        return {6: "dns", 7: "connect", 35: "tls", 60: "certificate", 28: "timeout"}.get(
+        return {6: "dns", 7: "connect", 35: "tls", 60: "certificate", 28: "timeout",
+                52: "http-protocol"}.get(
             rc, "curl-exit-%d" % rc)
     code, ctype, size = p.stdout.split("\t")
     if code.startswith("3"):
