@@ -36,7 +36,7 @@ UNITS = ["mxsurvey-nightly.service", "mxsurvey-nightly.timer",
 PAGES = ["mxsurvey", "mxsurvey-survey", "mxsurvey-resolve", "mxsurvey-scan", "mxsurvey-ingest",
          "mxsurvey-db", "mxsurvey-report", "8 mxsurvey-nightly"]
 DEPENDS = ["adduser", "postgresql", "publicsuffix", "libssl3", "libevent-core-2.1-7",
-           "libevent-openssl-2.1-7", "libc-ares2", "libpq5", "libjansson4", "libc6"]
+           "libevent-extra-2.1-7", "libevent-openssl-2.1-7", "libc-ares2", "libpq5", "libjansson4", "libc6"]
 APT = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", "-q"]
 SQUATTER = "mxs-pkgtest-uid"
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
