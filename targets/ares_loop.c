@@ -203,7 +203,11 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		}
 		q->cb(q->arg, ARES_ETIMEOUT, q->tries, NULL, 0);
 	} else {
+		unsigned long trims = a->win.trims;
 		mxs_dnswin_answer(&a->win, now, a->in_flight + 1);
+		if (a->win.trims != trims)
+			mxs_debug("dns", "window trimmed window=%u: more in flight did not answer faster",
+				  mxs_dnswin_size(&a->win));
 		log_window(a, NULL);
 		q->cb(q->arg, status, q->tries - 1, abuf, alen);
 	}

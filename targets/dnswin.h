@@ -13,6 +13,11 @@
  *   a threshold of the recent answers: twice the rate of queries that fail for good
  *   (servers that never answer), at least 1 % and at most 10 %, so dead servers in the
  *   list do not shrink the window to nothing.
+ * - and since a resolver that queues more than it can answer gets slower before it drops
+ *   (unbound's rate falls by half between 100 and 500 queries outstanding), the answer
+ *   rate is measured while the window is what limits it: when the window has grown by
+ *   half without 10 % more answers per second, it goes back to the smallest size that
+ *   gave the best rate, and slow start ends there.
  * Pure arithmetic on caller-supplied times: unit-tested without a network.
  */
 #ifndef MXS_DNSWIN_H
@@ -32,6 +37,16 @@ struct mxs_dnswin {
 	unsigned min, max;
 	int period_ms;
 	unsigned long cuts;   /* times the window was cut */
+	/* answer rate while window-limited, per interval */
+	int interval_ms;
+	int64_t rate_start;
+	double rate_answers;
+	int rate_limited;     /* the window limited the sending in this interval */
+	double rate_cwnd;     /* smallest window in this interval */
+	double best_rate;     /* answers per ms; 0: none yet */
+	double best_cwnd;     /* the window that gave it */
+	int stale;            /* samples since, from a window RATE_PROBE times as big */
+	unsigned long trims;  /* times the window went back to best_cwnd */
 };
 
 /* initial, min, max: window sizes (min >= 1); period_ms: the first-try timeout. */

@@ -113,6 +113,57 @@ static void test_dead_servers_raise_the_threshold(void **state)
 	assert_true(w.cuts >= 1);
 }
 
+/*
+ * A resolver that answers a window of queries every rtt ms, but at most cap per ms:
+ * ms by ms, the answers due are fed to the window, which is always full.
+ */
+static unsigned simulate(struct mxs_dnswin *w, double cap, double rtt, int ms, unsigned *lo,
+			 unsigned *hi)
+{
+	double due = 0;
+
+	*lo = ~0u;
+	*hi = 0;
+	for (int64_t t = 0; t < ms; t++) {
+		double per_ms = mxs_dnswin_size(w) / rtt;
+		due += per_ms < cap ? per_ms : cap;
+		for (; due >= 1; due -= 1)
+			mxs_dnswin_answer(w, t, mxs_dnswin_size(w));
+		if (t > ms / 2) {
+			unsigned n = mxs_dnswin_size(w);
+			*lo = n < *lo ? n : *lo;
+			*hi = n > *hi ? n : *hi;
+		}
+	}
+	return mxs_dnswin_size(w);
+}
+
+static void test_full_resolver_is_not_queued_into(void **state)
+{
+	struct mxs_dnswin w;
+	unsigned lo, hi;
+
+	/* 5,000 answers/s at 10 ms: 50 queries in flight are all it takes; more only queue.
+	 * The window stays near the first size that gave the full rate. */
+	mxs_dnswin_init(&w, 64, 8, 4096, 1000, 0);
+	simulate(&w, 5.0, 10.0, 20000, &lo, &hi);
+	assert_true(w.trims >= 1);
+	assert_true(lo >= 64 && hi <= 128);
+	assert_int_equal(w.cuts, 0);
+}
+
+static void test_rate_that_grows_keeps_growing(void **state)
+{
+	struct mxs_dnswin w;
+	unsigned lo, hi;
+
+	/* a resolver far from full (100 ms recursion, 1M answers/s): the rate follows the
+	 * window all the way up */
+	mxs_dnswin_init(&w, 64, 8, 4096, 1000, 0);
+	assert_int_equal(simulate(&w, 1000.0, 100.0, 20000, &lo, &hi), 4096);
+	assert_int_equal(w.trims, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +172,8 @@ int main(void)
 		cmocka_unit_test(test_cut_when_timeouts_rise),
 		cmocka_unit_test(test_rare_timeouts_do_not_cut),
 		cmocka_unit_test(test_dead_servers_raise_the_threshold),
+		cmocka_unit_test(test_full_resolver_is_not_queued_into),
+		cmocka_unit_test(test_rate_that_grows_keeps_growing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
