@@ -407,6 +407,9 @@ static void print_summary(const struct mxs_scan_stats *st)
 	fprintf(stderr, "scan: %llu input lines, %llu targets, %llu result records",
 		(unsigned long long)st->lines, (unsigned long long)st->targets,
 		(unsigned long long)st->records);
+	if (st->names)
+		fprintf(stderr, ", %llu name lines (%llu SNI probes)", (unsigned long long)st->names,
+			(unsigned long long)st->sni_probes);
 	if (st->skipped_shard)
 		fprintf(stderr, ", %llu skipped (other shard or already done)", (unsigned long long)st->skipped_shard);
 	if (st->unscanned)

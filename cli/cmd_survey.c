@@ -89,7 +89,7 @@ static void write_json(struct survey *s, const char *line, size_t len)
 static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcome)
 {
 	struct survey *s = arg;
-	(void)outcome; /* the resolver emits each address once: no duplicates to filter */
+	(void)outcome; /* the resolver emits each (MX name, address) pair once: no duplicates to filter */
 	write_json(s, line, len);
 	return dbout_put(&s->db, line, len);
 }

@@ -30,6 +30,7 @@ const struct option scan_longopts[] = {
 	{ "seed", required_argument, NULL, SCAN_OPT_SEED },
 	{ "window", required_argument, NULL, SCAN_OPT_WINDOW },
 	{ "no-transcript", no_argument, NULL, SCAN_OPT_NO_TRANSCRIPT },
+	{ "sni", required_argument, NULL, SCAN_OPT_SNI },
 	{ "quiet", no_argument, NULL, SCAN_OPT_QUIET },
 	{ "log-level", required_argument, NULL, SCAN_OPT_LOG },
 	{ NULL, 0, NULL, 0 },
@@ -63,6 +64,8 @@ void scan_opts_usage(FILE *f)
 "  --seed N                scan-order seed (default: from the clock)\n"
 "  --window N              targets held for shuffling (default 2 x concurrency, min 1024)\n"
 "  --no-transcript         leave the SMTP transcript out of the records\n"
+"  --sni all|needed|none   follow-up probe per further MX name of an address, sending it in\n"
+"                          SNI: for every name, for names with TLSA records (default), never\n"
 "  --quiet                 no status line\n"
 "  --log-level LEVEL       error, warn, info, debug (default info)\n");
 }
@@ -133,6 +136,18 @@ int scan_opt_apply(const char *cmd, int c, const char *arg, struct mxs_scan_opts
 	case SCAN_OPT_SEED: o->seed = strtoull(arg, NULL, 0); break;
 	case SCAN_OPT_WINDOW: bad = int_arg(cmd, "window", arg, 1, 100000000, &v); o->window = (size_t)v; break;
 	case SCAN_OPT_NO_TRANSCRIPT: o->transcript = false; break;
+	case SCAN_OPT_SNI:
+		if (strcmp(arg, "all") == 0)
+			o->sni = MXS_SNI_ALL;
+		else if (strcmp(arg, "needed") == 0)
+			o->sni = MXS_SNI_NEEDED;
+		else if (strcmp(arg, "none") == 0)
+			o->sni = MXS_SNI_NONE;
+		else {
+			fprintf(stderr, "mxsurvey %s: --sni wants all, needed or none, not '%s'\n", cmd, arg);
+			bad = 1;
+		}
+		break;
 	case SCAN_OPT_QUIET: o->status = false; break;
 	case SCAN_OPT_LOG:
 		if (mxs_log_level_parse(arg) < 0) {

@@ -97,4 +97,35 @@
 	X(t_total, TIMING, "total", I32, jint_or_null(r->timing[MXS_T_TOTAL])) \
 	X(transcript, TOP, "transcript", JSONB, r->keep_transcript ? transcript_json(r) : NULL)
 
+
+/*
+ * The name line ("type": "name", docs/record.md): the verdict of one (MX name, address)
+ * pair, stored in the result_names table. Same conventions as above; the expressions
+ * read n, a const struct mxs_name_verdict * (scanner/record.h). SHA256 is a hex digest
+ * stored as bytea. K entries are the row's key (type, ip, port, name).
+ */
+#define MXS_NAME_OBJECTS(O) \
+	O(TOP, TOP, NULL, "", 1) \
+	O(DANE, TOP, "dane", "dane.", n->dane_present)
+
+#define MXS_NAME_FIELDS(K, X) \
+	K(type, TOP, "type", json_string("name")) \
+	X(v, TOP, "v", I16, json_integer(1)) \
+	K(ip, TOP, "ip", json_string(n->ip)) \
+	K(port, TOP, "port", json_integer(n->port)) \
+	K(name, TOP, "name", json_string(n->name)) \
+	X(domains, TOP, "domains", TEXTS, jstrv(n->domains)) \
+	X(probe, TOP, "probe", TEXT, json_string(n->probe)) \
+	X(sni, TOP, "sni", TEXT, jstr(n->sni)) \
+	X(outcome, TOP, "outcome", OUTCOME, json_string(mxs_outcome_names[n->outcome])) \
+	X(leaf_sha256, TOP, "leaf_sha256", SHA256, n->leaf_sha256[0] ? json_string(n->leaf_sha256) : json_null()) \
+	X(trusted, TOP, "trusted", BOOL, jbool3(n->trusted)) \
+	X(verify_code, TOP, "verify_code", I32, n->trusted < 0 ? json_null() : json_integer(n->verify_code)) \
+	X(expired, TOP, "expired", BOOL, jbool3(n->expired)) \
+	X(name_match, TOP, "name_match", BOOL, jbool3(n->name_match)) \
+	X(dane_tlsa, DANE, "tlsa", I32, json_integer(n->dane_tlsa)) \
+	X(dane_dnssec, DANE, "dnssec", BOOL, json_boolean(n->dane_dnssec)) \
+	X(dane_match, DANE, "match", BOOL, json_boolean(n->dane_match)) \
+	X(dane_depth, DANE, "depth", I16, jint_or_null(n->dane_depth))
+
 #endif

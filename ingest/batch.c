@@ -113,6 +113,7 @@ int batcher_prepare(struct batcher *b, PGconn *c, char *err, size_t errlen)
 		"CREATE TEMP TABLE IF NOT EXISTS stage_certs (LIKE certificates) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domains (LIKE domains) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domain_mx (LIKE domain_mx) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_names (LIKE result_names) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_rejects (scan_id bigint, raw bytea, error text)"
 		" ON COMMIT DELETE ROWS;";
 	/* certificates sent on an earlier connection may not have been committed */
@@ -306,6 +307,21 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 				f = pg_exec_class(c, sql, err, errlen);
 				free(sql);
 			}
+		}
+	}
+	if (f == PGF_OK)
+		f = copy_if(c, "stage_names", rowconv_names_columns, &b->bufs.names, b->bufs.n_names,
+		            err, errlen);
+	if (f == PGF_OK && b->bufs.n_names > 0) {
+		/* one verdict per name and address: a line read twice (resume, replay) adds nothing */
+		if (asprintf(&sql,
+		             "INSERT INTO result_names (%s) SELECT DISTINCT ON (scan_id, ip, port, name) %s "
+		             "FROM stage_names ON CONFLICT DO NOTHING",
+		             rowconv_names_columns, rowconv_names_columns) < 0) {
+			f = PGF_OTHER;
+		} else {
+			f = pg_exec_class(c, sql, err, errlen);
+			free(sql);
 		}
 	}
 	if (f == PGF_OK)

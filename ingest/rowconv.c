@@ -10,6 +10,7 @@
 const char *const rowconv_kind_names[ROWCONV_KIND_LAST] = {
 	[ROWCONV_RESULT] = "result",
 	[ROWCONV_DOMAIN] = "domain",
+	[ROWCONV_NAME] = "name",
 	[ROWCONV_REJECT] = "reject",
 	[ROWCONV_BLANK] = "blank",
 	[ROWCONV_SKIPPED] = "skipped",
@@ -64,6 +65,7 @@ void rowbufs_init(struct rowbufs *r)
 	copybuf_init(&r->certs);
 	copybuf_init(&r->domains);
 	copybuf_init(&r->domain_mx);
+	copybuf_init(&r->names);
 	copybuf_init(&r->rejects);
 }
 
@@ -73,8 +75,9 @@ void rowbufs_reset(struct rowbufs *r)
 	copybuf_reset(&r->certs);
 	copybuf_reset(&r->domains);
 	copybuf_reset(&r->domain_mx);
+	copybuf_reset(&r->names);
 	copybuf_reset(&r->rejects);
-	r->n_results = r->n_certs = r->n_domains = r->n_rejects = r->n_blank = 0;
+	r->n_results = r->n_certs = r->n_domains = r->n_names = r->n_rejects = r->n_blank = 0;
 }
 
 void rowbufs_free(struct rowbufs *r)
@@ -83,6 +86,7 @@ void rowbufs_free(struct rowbufs *r)
 	copybuf_free(&r->certs);
 	copybuf_free(&r->domains);
 	copybuf_free(&r->domain_mx);
+	copybuf_free(&r->names);
 	copybuf_free(&r->rejects);
 }
 
@@ -132,8 +136,10 @@ enum rowconv_kind rowconv_line(struct rowconv *rc, int64_t scan_id, const char *
 		kind = rc_convert_result(rc, scan_id, line, out, &why);
 	} else if (t != NULL && tlen == 6 && memcmp(t, "domain", 6) == 0) {
 		kind = rc_convert_domain(scan_id, line, len, out, &why);
+	} else if (t != NULL && tlen == 4 && memcmp(t, "name", 4) == 0) {
+		kind = rc_convert_name(scan_id, line, len, out, &why);
 	} else {
-		why = "not a result or domain line";
+		why = "not a result, domain or name line";
 		kind = ROWCONV_REJECT;
 	}
 	if (kind == ROWCONV_REJECT) {

@@ -1,7 +1,7 @@
 /*
  * Turns one JSON line of the scanner's stream (docs/record.md "result" lines and
- * docs/targets.md "domain" lines) into rows of COPY text for the results, certificates,
- * domains and domain_mx tables, or into a reject row when the line is not a record.
+ * docs/targets.md "domain" lines, and "name" lines) into rows of COPY text for the results,
+ * certificates, domains, domain_mx and result_names tables, or into a reject row when the line is not a record.
  *
  * Every field of the record has a typed column; a value this version cannot store in its
  * column (a wrong type, an unknown outcome, a field added in a later record version) is
@@ -21,10 +21,12 @@ struct rowbufs {
 	struct copybuf certs;
 	struct copybuf domains;
 	struct copybuf domain_mx;
+	struct copybuf names;
 	struct copybuf rejects;
 	size_t n_results;
 	size_t n_certs;
 	size_t n_domains;
+	size_t n_names;
 	size_t n_rejects;
 	size_t n_blank;
 };
@@ -36,6 +38,7 @@ void rowbufs_free(struct rowbufs *r);
 enum rowconv_kind {
 	ROWCONV_RESULT,     /* one results row (and maybe certificate rows) */
 	ROWCONV_DOMAIN,     /* one domains row and its domain_mx rows */
+	ROWCONV_NAME,       /* one result_names row: the verdict of one MX name on an address */
 	ROWCONV_REJECT,     /* one rejects row: the line is not a valid record */
 	ROWCONV_BLANK,      /* empty line: nothing */
 	ROWCONV_SKIPPED,    /* a record that is no row: "duplicate" (its address has one) */
@@ -61,6 +64,7 @@ extern const char rowconv_results_columns[];
 extern const char rowconv_certs_columns[];
 extern const char rowconv_domains_columns[];
 extern const char rowconv_domain_mx_columns[];
+extern const char rowconv_names_columns[];
 extern const char rowconv_rejects_columns[];
 
 #endif

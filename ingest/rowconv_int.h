@@ -35,6 +35,8 @@ int rc_result_init(struct rowconv *rc);
 
 enum rowconv_kind rc_convert_result(struct rowconv *rc, int64_t scan_id, const char *line,
                                     struct rowbufs *out, const char **why);
+enum rowconv_kind rc_convert_name(int64_t scan_id, const char *line, size_t len,
+                                  struct rowbufs *out, const char **why);
 enum rowconv_kind rc_convert_domain(int64_t scan_id, const char *line, size_t len,
                                     struct rowbufs *out, const char **why);
 

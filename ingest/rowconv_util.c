@@ -9,7 +9,7 @@
 int rc_any_oom(const struct rowbufs *r)
 {
 	return r->results.oom || r->certs.oom || r->domains.oom || r->domain_mx.oom ||
-	       r->rejects.oom;
+	       r->names.oom || r->rejects.oom;
 }
 
 static int digits(const char *s, int n)

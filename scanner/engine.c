@@ -144,12 +144,57 @@ static bool in_shard(const struct mxs_scanner *sc, const struct mxs_target *t)
 	return h % sc->o.shard_count == sc->o.shard_index;
 }
 
-/* Take ownership of a parsed target: record it now, or queue it in the window. */
+int engine_enqueue(struct mxs_scanner *sc, struct mxs_target *t)
+{
+	if (sc->nwin == sc->capwin) {
+		size_t cap = sc->capwin ? sc->capwin * 2 : 1024;
+		struct mxs_target **w = realloc(sc->win, cap * sizeof(*w));
+		if (w == NULL)
+			goto fail;
+		sc->win = w;
+		sc->capwin = cap;
+	}
+	sc->win[sc->nwin] = malloc(sizeof(**sc->win));
+	if (sc->win[sc->nwin] == NULL)
+		goto fail;
+	*sc->win[sc->nwin++] = *t;
+	free(t);
+	schedule_pump(sc);
+	return 0;
+fail:
+	target_free(t);
+	free(t);
+	return -1;
+}
+
+void engine_emit_name(struct mxs_scanner *sc, const struct mxs_name_verdict *v)
+{
+	size_t len = 0;
+	char *json = mxs_name_verdict_to_json(v, &len);
+
+	if (json == NULL) {
+		mxs_err("scan", "cannot serialise the name line of %s %s (out of memory)", v->ip, v->name);
+		sc->st.emit_errors++;
+		return;
+	}
+	emit_line(sc, json, len, MXS_OUT_NONE);
+	free(json);
+	sc->st.names++;
+}
+
+/*
+ * Take ownership of a parsed target: record it now, or queue it in the window. An
+ * address is probed once per run: a later target naming it with a new MX name adds that
+ * name to the address's plan (its verdict follows, plan.c), one adding nothing is a
+ * duplicate.
+ */
 static void admit(struct mxs_scanner *sc, struct mxs_target *t)
 {
 	struct addr_key k;
 	const char *rule;
+	struct mxs_target *q;
 	int32_t *seen;
+	int plan;
 
 	sc->st.targets++;
 	if (!in_shard(sc, t)) {
@@ -157,46 +202,49 @@ static void admit(struct mxs_scanner *sc, struct mxs_target *t)
 		target_free(t);
 		return;
 	}
+	addr_key_make(&k, (const struct sockaddr *)&t->sa, 32, 128, (uint16_t)t->port);
+	seen = addrmap_get(&sc->seen, &k);
+	if (seen != NULL && *seen < 0) {
+		sc->st.skipped_shard++; /* marked done by --resume: no new record */
+		target_free(t);
+		return;
+	}
+	if (seen != NULL && *seen > 0) {
+		int r = plan_add_name(sc, *seen - 1, t);
+		if (r > 0)
+			emit_undialled(sc, t, MXS_OUT_DUPLICATE, "address already scanned in this run");
+		else if (r < 0)
+			mxs_err("scan", "out of memory adding MX name %s to %s", t->mx, t->ip);
+		target_free(t);
+		return;
+	}
 	rule = t->blocked;
 	if (rule == NULL && sc->bl != NULL)
 		rule = mxs_blocklist_check(sc->bl, (const struct sockaddr *)&t->sa);
+	plan = plan_new(sc, t);
+	if (seen != NULL && plan >= 0)
+		*seen = plan + 1;
 	if (rule != NULL) {
 		emit_undialled(sc, t, MXS_OUT_BLOCKED, rule);
+		if (plan >= 0)
+			plan_undialled(sc, plan, MXS_OUT_BLOCKED);
 		target_free(t);
 		return;
 	}
-	addr_key_make(&k, (const struct sockaddr *)&t->sa, 32, 128, (uint16_t)t->port);
-	seen = addrmap_get(&sc->seen, &k);
-	if (seen != NULL && *seen != 0) {
-		if (*seen > 0)
-			emit_undialled(sc, t, MXS_OUT_DUPLICATE, "address already scanned in this run");
-		else
-			sc->st.skipped_shard++; /* marked done by --resume: no new record */
-		target_free(t);
-		return;
-	}
-	if (seen != NULL)
-		*seen = 1;
-	if (sc->nwin == sc->capwin) {
-		size_t cap = sc->capwin ? sc->capwin * 2 : 1024;
-		struct mxs_target **w = realloc(sc->win, cap * sizeof(*w));
-		if (w == NULL) {
-			emit_undialled(sc, t, MXS_OUT_LOCAL_ERROR, "out of memory queueing the target");
-			target_free(t);
-			return;
-		}
-		sc->win = w;
-		sc->capwin = cap;
-	}
-	sc->win[sc->nwin] = malloc(sizeof(**sc->win));
-	if (sc->win[sc->nwin] == NULL) {
+	t->plan = plan + 1;
+	if ((q = malloc(sizeof(*q))) == NULL) {
 		emit_undialled(sc, t, MXS_OUT_LOCAL_ERROR, "out of memory queueing the target");
+		if (plan >= 0)
+			plan_undialled(sc, plan, MXS_OUT_LOCAL_ERROR);
 		target_free(t);
 		return;
 	}
-	*sc->win[sc->nwin++] = *t;
+	*q = *t;
 	memset(t, 0, sizeof(*t));
-	schedule_pump(sc);
+	if (engine_enqueue(sc, q) < 0) {
+		mxs_err("scan", "out of memory queueing a target");
+		sc->st.emit_errors++;
+	}
 }
 
 void mxs_scanner_add_line(struct mxs_scanner *sc, const char *line, size_t len)
@@ -365,7 +413,11 @@ void engine_session_done(struct mxs_scanner *sc, struct session *s)
 			s->rec.outcome = MXS_OUT_LOCAL_ERROR;
 			mxs_record_detail(&s->rec, "out of file descriptors");
 		}
-		emit_record(sc, &s->rec);
+		/* A follow-up SNI probe has no record of its own: its verdict is a name line. */
+		if (s->tgt.sni_name == 0)
+			emit_record(sc, &s->rec);
+		if (s->tgt.plan > 0)
+			plan_probe_done(sc, s);
 	}
 	session_free(s);
 	schedule_pump(sc);
@@ -421,6 +473,8 @@ static void start_one(struct mxs_scanner *sc, size_t j)
 	struct session *s;
 
 	sc->win[j] = sc->win[--sc->nwin];
+	if (t->plan > 0 && t->sni_name == 0)
+		sc->plans[t->plan - 1]->state = PLAN_RUNNING;
 	s = session_new(sc, t);
 	if (s == NULL) {
 		emit_undialled(sc, t, MXS_OUT_LOCAL_ERROR, "out of memory starting the probe");
@@ -740,6 +794,7 @@ void mxs_scanner_free(struct mxs_scanner *sc)
 	addrmap_free(&sc->per_ip);
 	addrmap_free(&sc->per_net);
 	addrmap_free(&sc->seen);
+	plan_free_all(sc);
 	if (sc->pump_ev)
 		event_free(sc->pump_ev);
 	if (sc->rate_ev)

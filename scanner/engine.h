@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 
 #include "addrmap.h"
+#include "plan.h"
 #include "record.h"
 #include "scanner.h"
 #include "proto.h"
@@ -51,6 +52,8 @@ struct session {
 	int depth;                    /* libevent callbacks of this session on the stack */
 	bool release;                 /* free at the end of the outermost callback */
 	bool requeue;                 /* on release: back into the window, no record */
+	unsigned char *chain;         /* the peer's chain as sent (DER), once TLS is up */
+	size_t chain_len;
 };
 
 struct mxs_scanner {
@@ -70,7 +73,9 @@ struct mxs_scanner {
 
 	struct mxs_target **win;      /* targets waiting to start, picked at random */
 	size_t nwin, capwin;
-	struct addrmap per_ip, per_net, seen;
+	struct addrmap per_ip, per_net, seen;  /* seen: address -> plan index + 1, -1 resumed */
+	struct addr_plan **plans;     /* one per address admitted */
+	size_t nplans, capplans;
 	LIST_HEAD(, session) active;  /* sessions with or waiting for a connection */
 	size_t inflight, waiting;
 	uint64_t next_id;
@@ -113,5 +118,11 @@ void engine_session_done(struct mxs_scanner *sc, struct session *s);
  * connections that the shortage is not its own (then the target gets a local-error).
  */
 int engine_fd_exhausted(struct mxs_scanner *sc);
+
+/* engine.c, called by plans */
+/* Queue a target (taken over) in the window; -1 when out of memory (t is freed). */
+int engine_enqueue(struct mxs_scanner *sc, struct mxs_target *t);
+/* Emit one name line. */
+void engine_emit_name(struct mxs_scanner *sc, const struct mxs_name_verdict *v);
 
 #endif

@@ -126,6 +126,33 @@ struct smtp_reply;
 void mxs_reply_rec_take(struct mxs_reply_rec *dst, struct smtp_reply *src);
 
 /*
+ * The verdict of one (MX name, address) pair: the name line of docs/record.md. Judged on
+ * the certificate chain of one probe of the address: its first probe ("address", SNI =
+ * the first name known), or a follow-up probe that sent this name in SNI ("sni").
+ */
+struct mxs_name_verdict {
+	const char *ip;
+	int port;
+	const char *name;
+	const struct strv *domains;
+	const char *probe;          /* "address" or "sni", static */
+	const char *sni;            /* the name sent in SNI on that connection, or NULL */
+	enum mxs_outcome outcome;   /* of that probe */
+	char leaf_sha256[65];       /* "" without a certificate */
+	int trusted;                /* -1 no certificate, 0, 1 (PKIX, name-independent) */
+	long verify_code;
+	int expired;                /* -1, 0, 1 */
+	int name_match;             /* -1 no certificate, 0, 1: X509_check_host */
+	bool dane_present;          /* the name has TLSA records */
+	int dane_tlsa;
+	bool dane_dnssec, dane_match;
+	int dane_depth;             /* -1 when no match */
+};
+
+/* The name line as JSON (malloc'd, no newline), or NULL when out of memory. */
+char *mxs_name_verdict_to_json(const struct mxs_name_verdict *n, size_t *len);
+
+/*
  * Serialise as one JSON line (no trailing newline). Returns a malloc'd string owned by the
  * caller, or NULL when out of memory.
  */

@@ -164,3 +164,79 @@ char *mxs_record_to_json(const struct mxs_record *r, size_t *len)
 		*len = strlen(s);
 	return s;
 }
+
+static json_t *jbool3(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
+#define NOBJ_ID_(id, parent, key, path, present) NOBJ_##id,
+enum nobj { MXS_NAME_OBJECTS(NOBJ_ID_) NOBJ_LAST };
+#define NFIELD_ID_(name, obj, key, ...) NF_##name,
+enum nfield { MXS_NAME_FIELDS(NFIELD_ID_, NFIELD_ID_) NF_LAST };
+#define NOBJ_DEF_(id, parent, key, path, present) { NOBJ_##parent, key },
+static const struct { enum nobj parent; const char *key; } nobjs[NOBJ_LAST] = {
+	MXS_NAME_OBJECTS(NOBJ_DEF_)
+};
+#define NFIELD_DEF_(name, obj, key, ...) { NOBJ_##obj, key },
+static const struct { enum nobj obj; const char *key; } nfields[NF_LAST] = {
+	MXS_NAME_FIELDS(NFIELD_DEF_, NFIELD_DEF_)
+};
+
+static bool nobj_present(const struct mxs_name_verdict *n, enum nobj o)
+{
+	switch (o) {
+#define NOBJ_PRESENT_(id, parent, key, path, present) case NOBJ_##id: return (present);
+	MXS_NAME_OBJECTS(NOBJ_PRESENT_)
+	case NOBJ_LAST: break;
+	}
+	return false;
+}
+
+static json_t *nfield_value(const struct mxs_name_verdict *n, enum nfield f)
+{
+	switch (f) {
+#define NFIELD_K_(name, obj, key, json) case NF_##name: return (json);
+#define NFIELD_X_(name, obj, key, kind, json) case NF_##name: return (json);
+	MXS_NAME_FIELDS(NFIELD_K_, NFIELD_X_)
+	case NF_LAST: break;
+	}
+	return NULL;
+}
+
+char *mxs_name_verdict_to_json(const struct mxs_name_verdict *n, size_t *len)
+{
+	json_t *obj[NOBJ_LAST] = { NULL };
+	bool placed[NOBJ_LAST] = { false };
+	char *s;
+
+	obj[NOBJ_TOP] = json_object();
+	if (obj[NOBJ_TOP] == NULL)
+		return NULL;
+	placed[NOBJ_TOP] = true;
+	for (int f = 0; f < NF_LAST; f++) {
+		enum nobj o = nfields[f].obj;
+		json_t *v;
+
+		if (!placed[o]) {
+			placed[o] = true;
+			if (nobj_present(n, o)) {
+				obj[o] = json_object();
+				json_object_set(obj[nobjs[o].parent], nobjs[o].key, obj[o]);
+			} else {
+				json_object_set_new(obj[nobjs[o].parent], nobjs[o].key, json_null());
+			}
+		}
+		if (obj[o] == NULL)
+			continue;
+		v = nfield_value(n, (enum nfield)f);
+		if (v != NULL)
+			json_object_set_new(obj[o], nfields[f].key, v);
+	}
+	s = json_dumps(obj[NOBJ_TOP], JSON_COMPACT | JSON_PRESERVE_ORDER);
+	for (int o = 0; o < NOBJ_LAST; o++)
+		json_decref(obj[o]);
+	if (s != NULL && len != NULL)
+		*len = strlen(s);
+	return s;
+}

@@ -269,6 +269,8 @@ static void tls_established(struct session *s)
 	s->rec.timing[MXS_T_HANDSHAKE] = mxs_mono_ms() - s->t_phase;
 	s->rec.tls = tls_client_describe(&s->sc->tls, s->ssl, s->tgt.mx, &s->tgt.mx_names,
 					 s->tgt.ntlsa, s->tgt.tlsa_dnssec);
+	/* Kept for the plan: every MX name of the address is judged on this chain. */
+	s->chain = tls_client_chain_der(s->ssl, &s->chain_len);
 	if (s->rec.tls == NULL) {
 		conclude(s, MXS_OUT_LOCAL_ERROR, "out of memory describing the handshake");
 		return;
@@ -652,6 +654,7 @@ void session_free(struct session *s)
 	event_free(s->timer);
 	s->proto->release(&s->conv);
 	free(s->conv.mod);
+	free(s->chain);
 	mxs_record_free(&s->rec);
 	target_free(&s->tgt);
 	free(s);

@@ -47,6 +47,12 @@ struct mxs_scan_opts {
 	 * shard_count (0 of 1 = everything); others are skipped without a record.
 	 */
 	unsigned shard_index, shard_count;
+	/*
+	 * Further MX names of an address are judged on the certificate of its first probe;
+	 * a follow-up probe sending the name in SNI is made for every such name (ALL), for
+	 * names with TLSA records (NEEDED, the default), or never (NONE).
+	 */
+	enum mxs_sni_mode { MXS_SNI_NEEDED, MXS_SNI_ALL, MXS_SNI_NONE } sni;
 };
 
 /* Defaults for every option (polite: one connection per address). */
@@ -72,6 +78,8 @@ struct mxs_scan_stats {
 	uint64_t skipped_shard; /* targets of other shards */
 	uint64_t unscanned;     /* targets left unscanned by a stop */
 	uint64_t emit_errors;
+	uint64_t names;         /* name lines emitted: verdicts of (MX name, address) pairs */
+	uint64_t sni_probes;    /* follow-up probes that sent a further name in SNI */
 	uint64_t by_outcome[MXS_OUT_LAST];
 };
 

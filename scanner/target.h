@@ -27,6 +27,10 @@ struct mxs_target {
 	char *blocked;  /* the blocklist rule, when the resolver already blocked it */
 	char *error;    /* parse error of a bad line */
 	char *input;    /* the bad line, escape form */
+	/* Set by the engine: the address's probe plan (index + 1, 0: none), and for a
+	 * follow-up probe the plan's name it sends in SNI (index + 1, 0: the first probe). */
+	int plan;
+	int sni_name;
 };
 
 enum target_parse {

@@ -83,6 +83,8 @@ SSL *tls_client_new_ssl(struct tls_client *tc, const char *sni, const struct mxs
 			SSL_free(ssl);
 			return NULL;
 		}
+		/* RFC 7672 3.1.1: a DANE-EE(3) match binds the key; names are not checked */
+		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 		for (size_t i = 0; i < ntlsa; i++)
 			if (SSL_dane_tlsa_add(ssl, tlsa[i].usage, tlsa[i].selector, tlsa[i].mtype,
 					      tlsa[i].data, tlsa[i].len) > 0)
@@ -340,4 +342,97 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 	t->nchain = t->chain ? (size_t)n : 0;
 	ERR_clear_error();
 	return t;
+}
+
+unsigned char *tls_client_chain_der(SSL *ssl, size_t *len)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	int n = chain ? sk_X509_num(chain) : 0;
+	size_t total = 0;
+	unsigned char *buf, *p;
+
+	*len = 0;
+	for (int i = 0; i < n; i++) {
+		int l = i2d_X509(sk_X509_value(chain, i), NULL);
+		if (l <= 0)
+			return NULL;
+		total += (size_t)l;
+	}
+	if (total == 0 || (buf = malloc(total)) == NULL)
+		return NULL;
+	p = buf;
+	for (int i = 0; i < n; i++)
+		i2d_X509(sk_X509_value(chain, i), &p);
+	*len = total;
+	return buf;
+}
+
+void tls_client_judge(struct tls_client *tc, const unsigned char *der, size_t len, const char *name,
+		      const struct mxs_tlsa *tlsa, size_t ntlsa, bool tlsa_dnssec,
+		      struct mxs_name_verdict *v)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	const unsigned char *p = der, *end = der + len;
+	X509 *leaf;
+
+	v->leaf_sha256[0] = '\0';
+	v->trusted = v->expired = v->name_match = -1;
+	v->verify_code = 0;
+	v->dane_present = ntlsa > 0;
+	v->dane_tlsa = (int)ntlsa;
+	v->dane_dnssec = tlsa_dnssec;
+	v->dane_match = false;
+	v->dane_depth = -1;
+	while (chain != NULL && der != NULL && p < end) {
+		X509 *x = d2i_X509(NULL, &p, (long)(end - p));
+		if (x == NULL || !sk_X509_push(chain, x)) {
+			X509_free(x);
+			break;
+		}
+	}
+	leaf = chain && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	if (leaf != NULL) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		struct mxs_tls_rec t = { 0 };
+
+		if (X509_digest(leaf, EVP_sha256(), md, &mdlen) == 1)
+			for (unsigned int i = 0; i < mdlen && i < 32; i++)
+				snprintf(v->leaf_sha256 + 2 * i, 3, "%02x", md[i]);
+		pkix_verify(tc, leaf, chain, &t);
+		v->trusted = t.trusted;
+		v->verify_code = t.verify_code;
+		v->expired = X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0;
+		v->name_match = X509_check_host(leaf, name, 0, 0, NULL) == 1;
+	}
+	if (leaf != NULL && ntlsa > 0) {
+		/*
+		 * The handshake's DANE check, replayed on the stored chain: an SSL carries the
+		 * name and its TLSA records (SSL_dane_enable, SSL_dane_tlsa_add), and the chain
+		 * is verified with that SSL's parameters and DANE state, as OpenSSL's own
+		 * ssl_verify_cert_chain does. The matched depth is then the SSL's.
+		 */
+		SSL *ssl = SSL_new(tc->ctx);
+		X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+
+		if (ssl != NULL && vctx != NULL && SSL_dane_enable(ssl, name) > 0) {
+			SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+			for (size_t i = 0; i < ntlsa; i++)
+				SSL_dane_tlsa_add(ssl, tlsa[i].usage, tlsa[i].selector, tlsa[i].mtype,
+						  tlsa[i].data, tlsa[i].len);
+			if (X509_STORE_CTX_init(vctx, tc->store, leaf, chain) == 1) {
+				X509_STORE_CTX_set_default(vctx, "ssl_server");
+				X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(vctx), SSL_get0_param(ssl));
+				X509_STORE_CTX_set0_dane(vctx, SSL_get0_dane(ssl));
+				/* as SSL_get0_dane_authority after a handshake: a match in a chain that verified */
+				if (X509_verify_cert(vctx) == 1)
+					v->dane_depth = SSL_get0_dane_authority(ssl, NULL, NULL);
+				v->dane_match = v->dane_depth >= 0;
+			}
+		}
+		X509_STORE_CTX_free(vctx);
+		SSL_free(ssl);
+	}
+	sk_X509_pop_free(chain, X509_free);
+	ERR_clear_error();
 }

@@ -53,4 +53,19 @@ SSL *tls_client_new_ssl(struct tls_client *tc, const char *sni, const struct mxs
 struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const char *mx,
 					const struct strv *names, size_t ntlsa, bool tlsa_dnssec);
 
+/* The peer's chain as sent, DER certificates back to back (leaf first); NULL when none. */
+unsigned char *tls_client_chain_der(SSL *ssl, size_t *len);
+
+/*
+ * Judge one MX name on a chain (as tls_client_chain_der gives it): the PKIX verdict and
+ * expiry of the chain, the name match (X509_check_host, RFC 6125 wildcards), and when
+ * ntlsa > 0 the DANE verdict of the name's own TLSA records (RFC 7672: DANE-EE matches
+ * the leaf's key or certificate whatever its names and dates; DANE-TA needs a chain to the
+ * trust anchor and the name), by OpenSSL's DANE code run on the stored chain. Fills the
+ * certificate fields of v; with no chain they say "no certificate".
+ */
+void tls_client_judge(struct tls_client *tc, const unsigned char *der, size_t len, const char *name,
+		      const struct mxs_tlsa *tlsa, size_t ntlsa, bool tlsa_dnssec,
+		      struct mxs_name_verdict *v);
+
 #endif

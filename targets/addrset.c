@@ -98,3 +98,24 @@ int mxs_addr_cmp(const void *pa, const void *pb)
 		return a->family == AF_INET ? -1 : 1;
 	return memcmp(a->b, b->b, 16);
 }
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h ^ (h >> 31);
+}
+
+struct mxs_addr mxs_addr_pair_key(const char *name, const struct mxs_addr *a)
+{
+	struct mxs_addr k = { .family = 0xfe };
+	uint64_t h1 = fnv(1469598103934665603ull, name, strlen(name) + 1);
+	uint64_t h2 = fnv(0x9e3779b97f4a7c15ull ^ h1, name, strlen(name) + 1);
+
+	h1 = fnv(h1, a, sizeof(*a));
+	h2 = fnv(h2 * 0xff51afd7ed558ccdull, a, sizeof(*a));
+	memcpy(k.b, &h1, 8);
+	memcpy(k.b + 8, &h2, 8);
+	return k;
+}

@@ -24,6 +24,13 @@ int mxs_addrset_add(struct mxs_addrset *s, const struct mxs_addr *a);
 
 size_t mxs_addrset_count(const struct mxs_addrset *s);
 
+/*
+ * A key for the pair (MX name, address) in the same set: family 0xfe (no address
+ * family) and 128 bits of two independent hashes of the name and the address, so pairs
+ * and addresses never collide, and two pairs only with probability 2^-128.
+ */
+struct mxs_addr mxs_addr_pair_key(const char *name, const struct mxs_addr *a);
+
 /* Format as text ("192.0.2.1", "2001:db8::1"); buf of at least 46 bytes. */
 void mxs_addr_format(const struct mxs_addr *a, char *buf, size_t len);
 

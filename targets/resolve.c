@@ -261,8 +261,15 @@ static void emit_new_targets(struct domain *d)
 		if (!h)
 			continue;
 		for (size_t j = 0; j < h->naddrs; j++) {
-			if (mxs_addrset_add(r->seen, &h->addrs[j]) != 1)
+			/*
+			 * Every (MX name, address) pair once per run, not every address: each
+			 * name on a shared address gets its own verdict from the scanner.
+			 */
+			struct mxs_addr pair = mxs_addr_pair_key(d->mx[i].host, &h->addrs[j]);
+			if (mxs_addrset_add(r->seen, &pair) != 1)
 				continue;
+			/* the address too: a bare address line naming it adds nothing */
+			mxs_addrset_add(r->seen, &h->addrs[j]);
 			struct sockaddr_storage ss;
 			memset(&ss, 0, sizeof(ss));
 			if (h->addrs[j].family == AF_INET) {

@@ -1,8 +1,10 @@
 /*
  * Prints the declared tables the record is built from, for tests/unit/test_fields.py:
- *   outcome NAME CODE | phase NAME CODE | object PATH | field PATH COLUMN KIND
+ *   outcome NAME CODE | phase NAME CODE | object PATH | field PATH COLUMN KIND |
+ *   nfield PATH COLUMN KIND (the name line's)
  * (COLUMN "-" for the row's key entries). With --record: one record with every object
- * present and every optional key set, as the scanner's JSON writer writes it.
+ * present and every optional key set, as the scanner's JSON writer writes it; with
+ * --name: a name line likewise.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,34 @@ static void dump_tables(void)
 #define KEY_(name, obj, key, json) printf("field %s%s - KEY\n", objpath[O_##obj].path, key);
 #define COL_(name, obj, key, kind, json) printf("field %s%s %s %s\n", objpath[O_##obj].path, key, #name, #kind);
 	MXS_RECORD_FIELDS(KEY_, COL_)
+	static const struct { const char *path; } nobjpath[] = {
+#define NOBJP_(id, parent, key, path, present) { path },
+		MXS_NAME_OBJECTS(NOBJP_)
+	};
+#define NOBJE_(id, parent, key, path, present) N_##id,
+	enum { MXS_NAME_OBJECTS(NOBJE_) N_N };
+#define NKEY_(name, obj, key, json) printf("nfield %s%s - KEY\n", nobjpath[N_##obj].path, key);
+#define NCOL_(name, obj, key, kind, json) printf("nfield %s%s %s %s\n", nobjpath[N_##obj].path, key, #name, #kind);
+	MXS_NAME_FIELDS(NKEY_, NCOL_)
+}
+
+static void full_name_line(void)
+{
+	struct strv d = { 0 };
+	struct mxs_name_verdict v = {
+		.ip = "192.0.2.1", .port = 25, .name = "mx.example.net", .domains = &d,
+		.probe = "sni", .sni = "mx.example.net", .outcome = MXS_OUT_SUCCESS,
+		.trusted = 1, .expired = 0, .name_match = 1, .dane_present = true, .dane_tlsa = 1,
+		.dane_depth = 0,
+	};
+	char *json;
+
+	strv_push(&d, "example.net");
+	memset(v.leaf_sha256, 'a', 64);
+	json = mxs_name_verdict_to_json(&v, NULL);
+	printf("%s\n", json ? json : "");
+	free(json);
+	strv_free(&d);
 }
 
 static void full_record(void)
@@ -76,6 +106,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--record") == 0)
 		full_record();
+	else if (argc > 1 && strcmp(argv[1], "--name") == 0)
+		full_name_line();
 	else
 		dump_tables();
 	return 0;

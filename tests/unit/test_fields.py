@@ -17,7 +17,7 @@ DUMP, SRC = sys.argv[1], sys.argv[2]
 
 def tables():
     out = subprocess.run([DUMP], check=True, stdout=subprocess.PIPE, text=True).stdout
-    t = {"outcome": [], "phase": [], "object": [], "field": []}
+    t = {"outcome": [], "phase": [], "object": [], "field": [], "nfield": []}
     for ln in out.splitlines():
         kind, _, rest = ln.partition(" ")
         t[kind].append(rest.split(" "))
@@ -97,6 +97,32 @@ class Fields(unittest.TestCase):
             cols.add(c)
         declared = {c for c, _ in self.fields.values() if c != "-"}
         self.assertEqual(cols - {"scan_id", "ip", "port", "extra"}, declared)
+
+    def test_name_line(self):
+        """The name line: writer, docs and the result_names table follow its table."""
+        nf = {f[0]: (f[1], f[2]) for f in self.t["nfield"]}
+        out = subprocess.run([DUMP, "--name"], check=True, stdout=subprocess.PIPE,
+                             text=True).stdout
+        got = list(json_paths(json.loads(out)))
+        want = []
+        for path in nf:
+            if path.startswith("dane.") and "dane" not in want:
+                want.append("dane")
+            want.append(path)
+        self.assertEqual(got, want)
+        section = self.doc.split("## Name lines", 1)[1].split("\n## ", 1)[0]
+        for path in nf:
+            key = path.rsplit(".", 1)[-1]
+            self.assertTrue("`%s`" % key in section or '"%s"' % key in section,
+                            "docs/record.md (Name lines) does not mention %s" % path)
+        m = re.search(r"CREATE TABLE result_names \((.*?)\n\);", self.sql, re.S)
+        cols = set()
+        for ln in m.group(1).splitlines():
+            w = ln.strip().split()
+            if w and w[0] != "PRIMARY" and not w[0].startswith("--"):
+                cols.add(w[0])
+        declared = {c for c, _ in nf.values() if c != "-"}
+        self.assertEqual(cols - {"scan_id", "ip", "port", "name", "extra"}, declared)
 
     def test_outcomes_and_phases_match_sql(self):
         for kind, table in (("outcome", "outcome_names"), ("phase", "phase_names")):

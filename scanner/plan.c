@@ -1,0 +1,242 @@
+/* Probe plans per address (plan.h): names, first probe, follow-up SNI probes, verdicts. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "log.h"
+
+static struct mxs_tlsa *tlsa_copy(const struct mxs_tlsa *src, size_t n)
+{
+	struct mxs_tlsa *t = n ? calloc(n, sizeof(*t)) : NULL;
+
+	for (size_t i = 0; t != NULL && i < n; i++) {
+		t[i] = src[i];
+		t[i].data = malloc(src[i].len ? src[i].len : 1);
+		if (t[i].data == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(t[j].data);
+			free(t);
+			return NULL;
+		}
+		memcpy(t[i].data, src[i].data, src[i].len);
+	}
+	return t;
+}
+
+static void name_free(struct plan_name *n)
+{
+	free(n->name);
+	for (size_t i = 0; i < n->ntlsa; i++)
+		free(n->tlsa[i].data);
+	free(n->tlsa);
+	strv_free(&n->domains);
+}
+
+/* Append t's name (t->mx) to the plan; its index, or -1 when out of memory. */
+static int add_name(struct addr_plan *p, const struct mxs_target *t)
+{
+	struct plan_name *v = realloc(p->names, (p->nnames + 1) * sizeof(*v)), *n;
+
+	if (v == NULL)
+		return -1;
+	p->names = v;
+	n = &p->names[p->nnames];
+	memset(n, 0, sizeof(*n));
+	n->name = strdup(t->mx);
+	n->tlsa = tlsa_copy(t->tlsa, t->ntlsa);
+	if (n->name == NULL || (t->ntlsa > 0 && n->tlsa == NULL)) {
+		free(n->name);
+		free(n->tlsa);
+		return -1;
+	}
+	n->ntlsa = t->ntlsa;
+	n->tlsa_dnssec = t->tlsa_dnssec;
+	for (size_t i = 0; i < t->domains.n; i++)
+		strv_push(&n->domains, t->domains.v[i]);
+	return (int)p->nnames++;
+}
+
+int plan_new(struct mxs_scanner *sc, const struct mxs_target *t)
+{
+	struct addr_plan *p;
+
+	if (sc->nplans == sc->capplans) {
+		size_t cap = sc->capplans ? sc->capplans * 2 : 1024;
+		struct addr_plan **v = realloc(sc->plans, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		sc->plans = v;
+		sc->capplans = cap;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -1;
+	p->sa = t->sa;
+	p->salen = t->salen;
+	memcpy(p->ip, t->ip, sizeof(p->ip));
+	p->port = t->port;
+	p->state = PLAN_QUEUED;
+	p->sni = -1;
+	if (t->mx != NULL && *t->mx != '\0' && add_name(p, t) < 0) {
+		free(p);
+		return -1;
+	}
+	if (p->nnames > 0)
+		p->sni = 0;
+	p->first_named = p->nnames > 0;
+	sc->plans[sc->nplans] = p;
+	return (int)sc->nplans++;
+}
+
+/* Does name i need a probe of its own, sending it in SNI? */
+static bool needs_sni(const struct mxs_scanner *sc, const struct addr_plan *p, size_t i)
+{
+	if ((int)i == p->sni || p->chain == NULL)
+		return false;
+	switch (sc->o.sni) {
+	case MXS_SNI_ALL: return true;
+	case MXS_SNI_NEEDED: return p->names[i].ntlsa > 0;
+	case MXS_SNI_NONE: return false;
+	}
+	return false;
+}
+
+/* Emit name i's verdict, judged on chain (probe "address" or "sni"). */
+static void judge(struct mxs_scanner *sc, struct addr_plan *p, size_t i, const char *probe,
+		  const char *sni, enum mxs_outcome o, const unsigned char *chain, size_t len)
+{
+	struct plan_name *n = &p->names[i];
+	struct mxs_name_verdict v = {
+		.ip = p->ip, .port = p->port, .name = n->name, .domains = &n->domains,
+		.probe = probe, .sni = sni, .outcome = o,
+	};
+
+	tls_client_judge(&sc->tls, chain, len, n->name, n->tlsa, n->ntlsa, n->tlsa_dnssec, &v);
+	engine_emit_name(sc, &v);
+	n->judged = true;
+}
+
+/* A follow-up probe of the plan's address sending name i in SNI, with i's TLSA records. */
+static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
+{
+	struct addr_plan *p = sc->plans[plan];
+	struct plan_name *n = &p->names[i];
+	struct mxs_target *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		goto oom;
+	t->sa = p->sa;
+	t->salen = p->salen;
+	memcpy(t->ip, p->ip, sizeof(t->ip));
+	t->port = p->port;
+	t->mx = strdup(n->name);
+	t->tlsa = tlsa_copy(n->tlsa, n->ntlsa);
+	if (t->mx == NULL || (n->ntlsa > 0 && t->tlsa == NULL) || strv_push(&t->mx_names, n->name) < 0) {
+		target_free(t);
+		free(t);
+		goto oom;
+	}
+	t->ntlsa = n->ntlsa;
+	t->tlsa_dnssec = n->tlsa_dnssec;
+	for (size_t k = 0; k < n->domains.n; k++)
+		strv_push(&t->domains, n->domains.v[k]);
+	t->plan = plan + 1;
+	t->sni_name = (int)i + 1;
+	n->sni_queued = true;
+	if (engine_enqueue(sc, t) < 0)
+		goto oom;
+	return;
+oom:
+	/* The name still gets a verdict: the first probe's certificate. */
+	mxs_warn("scan", "no memory for the SNI probe of %s on %s: judged on the first certificate",
+		 n->name, p->ip);
+	n->sni_queued = false;
+	judge(sc, p, i, "address", p->sni >= 0 ? p->names[p->sni].name : NULL, p->outcome, p->chain,
+	      p->chain_len);
+}
+
+/* The plan's first probe is done: every name not judged yet gets its verdict or its probe. */
+static void settle(struct mxs_scanner *sc, int plan)
+{
+	struct addr_plan *p = sc->plans[plan];
+	const char *sni = p->sni >= 0 ? p->names[p->sni].name : NULL;
+
+	for (size_t i = 0; i < p->nnames; i++) {
+		if (p->names[i].judged || p->names[i].sni_queued)
+			continue;
+		/* The first target's name: its verdict is the result record's (tls.name_match, tls.dane). */
+		if (i == 0 && p->first_named) {
+			p->names[i].judged = true;
+			continue;
+		}
+		if (needs_sni(sc, p, i))
+			queue_sni_probe(sc, plan, i);
+		else
+			judge(sc, p, i, "address", sni, p->outcome, p->chain, p->chain_len);
+	}
+}
+
+int plan_add_name(struct mxs_scanner *sc, int plan, const struct mxs_target *t)
+{
+	struct addr_plan *p = sc->plans[plan];
+
+	if (t->mx == NULL || *t->mx == '\0')
+		return 1;
+	for (size_t i = 0; i < p->nnames; i++)
+		if (strcmp(p->names[i].name, t->mx) == 0)
+			return 1;
+	if (add_name(p, t) < 0)
+		return -1;
+	if (p->state == PLAN_DONE)
+		settle(sc, plan);
+	return 0;
+}
+
+void plan_undialled(struct mxs_scanner *sc, int plan, enum mxs_outcome o)
+{
+	struct addr_plan *p = sc->plans[plan];
+
+	p->state = PLAN_DONE;
+	p->outcome = o;
+	p->sni = -1;
+	settle(sc, plan);
+}
+
+void plan_probe_done(struct mxs_scanner *sc, struct session *s)
+{
+	int plan = s->tgt.plan - 1;
+	struct addr_plan *p = sc->plans[plan];
+
+	if (s->tgt.sni_name > 0) {
+		size_t i = (size_t)s->tgt.sni_name - 1;
+		sc->st.sni_probes++;
+		p->names[i].sni_queued = false;
+		judge(sc, p, i, "sni", p->names[i].name, s->rec.outcome, s->chain, s->chain_len);
+		return;
+	}
+	p->state = PLAN_DONE;
+	p->outcome = s->rec.outcome;
+	/* The first probe sent the target's name: the plan's first name, when it had one. */
+	p->sni = s->tgt.mx != NULL && p->nnames > 0 ? 0 : -1;
+	p->chain = s->chain;
+	p->chain_len = s->chain_len;
+	s->chain = NULL;
+	s->chain_len = 0;
+	settle(sc, plan);
+}
+
+void plan_free_all(struct mxs_scanner *sc)
+{
+	for (size_t k = 0; k < sc->nplans; k++) {
+		struct addr_plan *p = sc->plans[k];
+		for (size_t i = 0; i < p->nnames; i++)
+			name_free(&p->names[i]);
+		free(p->names);
+		free(p->chain);
+		free(p);
+	}
+	free(sc->plans);
+	sc->plans = NULL;
+	sc->nplans = sc->capplans = 0;
+}
