@@ -25,6 +25,29 @@ static void esc(const char *s, FILE *out)
 	}
 }
 
+/*
+ * The JSON document inside <script type="application/json">: the HTML parser ends a
+ * script block at "</script" and enters its double-escaped state at "<!--" followed by
+ * "<script", whatever the type, so no '<' may reach it raw; '>' and '&' likewise, and
+ * U+2028/U+2029 for JavaScript parsers older than ES2019. These characters occur only
+ * inside JSON strings, where \uXXXX means the same character: JSON.parse gives back
+ * the original text.
+ */
+static void script_json(const char *s, FILE *out)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '<' || c == '>' || c == '&')
+			fprintf(out, "\\u%04x", c);
+		else if (c == 0xe2 && (unsigned char)s[1] == 0x80 &&
+		         ((unsigned char)s[2] == 0xa8 || (unsigned char)s[2] == 0xa9)) {
+			fprintf(out, "\\u%04x", (unsigned char)s[2] == 0xa8 ? 0x2028 : 0x2029);
+			s += 2;
+		} else
+			fputc(c, out);
+	}
+}
+
 static const char css[] =
 	"body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2330;"
 	"background:#f5f6f8}"
@@ -123,8 +146,8 @@ static void table(const struct report_section *s, FILE *out)
 int report_html(const struct report *r, FILE *out)
 {
 	json_t *doc = report_to_json(r);
-	/* JSON_ESCAPE_SLASH: no "</script>" can appear inside the data block */
-	char *data = doc ? json_dumps(doc, JSON_COMPACT | JSON_ESCAPE_SLASH | JSON_REAL_PRECISION(12))
+	/* written through script_json: no '<', '>', '&' can appear inside the data block */
+	char *data = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12))
 	                 : NULL;
 	json_decref(doc);
 	if (data == NULL)
@@ -157,9 +180,9 @@ int report_html(const struct report *r, FILE *out)
 		table(s, out);
 		fputs("</section>\n", out);
 	}
-	fprintf(out, "</main>\n<script type=\"application/json\" id=\"mxs-data\">%s</script>\n"
-	             "<script>%s</script>\n</body></html>\n",
-	        data, js);
+	fputs("</main>\n<script type=\"application/json\" id=\"mxs-data\">", out);
+	script_json(data, out);
+	fprintf(out, "</script>\n<script>%s</script>\n</body></html>\n", js);
 	free(data);
 	return ferror(out) ? -1 : 0;
 }

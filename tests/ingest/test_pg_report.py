@@ -124,5 +124,86 @@ class Report(unittest.TestCase):
         self.assertEqual(trend.count('class="series"'), 3)
 
 
+HOSTILE = "<!--<script>"
+PWN = "</script><script>document.body.setAttribute('data-pwned','1')</script>"
+LABEL = HOSTILE + PWN + "\u2028\u2029&amp;"
+
+
+def hostile(rec):
+    """The record with hostile text in every string a server controls."""
+    rec = json.loads(json.dumps(rec))
+    for k in ("greeting", "starttls"):
+        if rec.get(k):
+            rec[k]["lines"] = [l + " " + HOSTILE + PWN + "\u2028\u2029&amp;" for l in rec[k]["lines"]]
+    if rec.get("tls"):
+        for c in rec["tls"].get("chain") or []:
+            c["subject"] = "CN=" + HOSTILE + PWN
+            c["issuer"] = "CN=" + PWN
+    return rec
+
+
+def browse(path):
+    """The DOM of the page after its scripts ran, from headless Chromium."""
+    profile = tempfile.mkdtemp(prefix="mxs-chromium-")
+    try:
+        r = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", "--no-first-run", "--user-data-dir=" + profile,
+                            "--dump-dom", "file://" + path],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return r.returncode, r.stdout
+
+
+class HostileReport(unittest.TestCase):
+    """Stored strings are data: a label or a server string that looks like HTML neither
+    ends the embedded JSON block nor runs as a script, and every chart is still drawn."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgCluster().__enter__()
+        cls.tmp = tempfile.mkdtemp(prefix="mxs-report-")
+        cls.env = private_env(cls.tmp)
+        for label, recs in ((LABEL, [hostile(r) for r in night1_results()] + night1_domains()),
+                            ("night2", night2_results())):
+            path = os.path.join(cls.tmp, "in.jsonl")
+            write_jsonl(path, recs)
+            subprocess.run([MXS, "ingest", "-q", "--db", cls.pg.url, "--label", label, path],
+                           env=cls.env, check=True, stderr=subprocess.DEVNULL)
+        cls.path = os.path.join(cls.tmp, "report.html")
+        subprocess.run([MXS, "report", "--db", cls.pg.url, "--scan", "1", "--compare", "2",
+                        "--format", "html", "-o", cls.path], env=cls.env, check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_data_block_holds_no_markup(self):
+        with open(self.path, encoding="utf-8") as f:
+            text = f.read()
+        m = re.search(r'<script type="application/json" id="mxs-data">(.*?)</script>', text, re.S)
+        self.assertIsNotNone(m)
+        block = m.group(1)
+        for ch in "<>&\u2028\u2029":
+            self.assertNotIn(ch, block)
+        doc = json.loads(block)
+        self.assertEqual(doc["scan"]["label"], LABEL)
+        # one data block and the chart script, nothing more
+        self.assertEqual(text.count("<script"), 2)
+
+    @unittest.skipIf(BROWSER is None, "chromium not installed (Debian package chromium)")
+    def test_every_chart_drawn_no_script_run(self):
+        rc, dom = browse(self.path)
+        self.assertEqual(rc, 0)
+        m = re.search(r'<body[^>]*data-charts="(\d+)"', dom)
+        self.assertIsNotNone(m, "the chart script did not run")
+        self.assertEqual(int(m.group(1)), 9)
+        self.assertEqual(dom.count("<svg"), 9)
+        # the hostile text shows as text, never as an attribute an injected script set
+        self.assertIsNone(re.search(r'\sdata-pwned="', dom), "an injected script ran")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
