@@ -2,10 +2,20 @@
 #ifndef MXS_CLIUTIL_H
 #define MXS_CLIUTIL_H
 
+#include <stddef.h>
+
 /*
- * The command line as one string ("mxsurvey scan --db ..."), for a scan's metadata.
- * Returns a static buffer, cut at 2 KiB; argv is the subcommand's (argv[0] its name).
+ * The command line as one string ("mxsurvey scan --db ..."), for a scan's metadata, with
+ * every database password masked (cli_mask_conninfo on the value of --db). Returns a
+ * static buffer, cut at 2 KiB; argv is the subcommand's (argv[0] its name).
  */
 const char *cli_command_line(int argc, char **argv);
+
+/*
+ * A libpq connection string with its password replaced by "***": in a URL the secret of
+ * "user:secret@" and a "password=" query parameter; in key=value form the value of
+ * "password" (quoted or not). Everything else is kept. out is cut at cap bytes.
+ */
+void cli_mask_conninfo(const char *conninfo, char *out, size_t cap);
 
 #endif

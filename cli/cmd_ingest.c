@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "ingest.h"
@@ -105,24 +106,6 @@ static ssize_t read_line(struct reader *r, char **line, size_t *cap)
 	free(rest);
 	(*line)[n + (size_t)m] = '\0';
 	return (ssize_t)(n + (size_t)m);
-}
-
-static char *join_argv(int argc, char **argv)
-{
-	size_t n = strlen("mxsurvey") + 1;
-	for (int i = 0; i < argc; i++)
-		n += strlen(argv[i]) + 4;
-	char *s = malloc(n);
-	if (s == NULL)
-		return NULL;
-	strcpy(s, "mxsurvey");
-	for (int i = 0; i < argc; i++) {
-		/* a connection URL may carry a password: never store it */
-		int secret = i > 0 && strcmp(argv[i - 1], "--db") == 0;
-		strcat(s, " ");
-		strcat(s, secret ? "***" : strncmp(argv[i], "--db=", 5) == 0 ? "--db=***" : argv[i]);
-	}
-	return s;
 }
 
 /* Pick the scan for one input. */
@@ -307,7 +290,7 @@ int cmd_ingest(int argc, char **argv)
 		fprintf(stderr, "mxsurvey ingest: database: %s\n", err);
 		return MXS_EXIT_DB;
 	}
-	a.command_line = join_argv(argc, argv);
+	a.command_line = strdup(cli_command_line(argc, argv));
 	int rc = MXS_EXIT_OK;
 	if (optind >= argc) {
 		rc = ingest_one(db, &a, "-");
