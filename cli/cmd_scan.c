@@ -22,6 +22,7 @@
 #include "linein.h"
 #include "log.h"
 #include "outcome.h"
+#include "resume.h"
 #include "scan_opts.h"
 #include "scanner.h"
 #include "timeutil.h"
@@ -56,6 +57,8 @@ struct scan_run {
 	struct outbuf out;
 	bool to_file;             /* JSON lines to stdout or -o FILE */
 	struct dbout *db;         /* --db: results into PostgreSQL too */
+	struct resume *resume;    /* --resume: what each sink holds */
+	uint64_t file_only;       /* records probed again for the file alone (resume) */
 	uint64_t duplicates;      /* duplicate records: in the JSON, not the database */
 	bool stopped, out_failed, feeding;
 	struct event *flush_ev;
@@ -73,7 +76,8 @@ static void usage(FILE *f)
 "  -o, --output FILE       write results to FILE (default stdout)\n"
 "  --resume                skip targets that already have a result (interrupted ones\n"
 "                          excepted): those in -o FILE, then appended to; with --db,\n"
-"                          those of the scan named by --scan ID or --label\n"
+"                          those of the scan named by --scan ID or --label; with both,\n"
+"                          results in the file but not in the database are copied to it\n"
 "  --db URL                also store results in PostgreSQL (a libpq URL; 'auto': $DATABASE_URL,\n"
 "                          libpq's environment, else mxsurvey's own embedded cluster);\n"
 "                          JSON goes to stdout only with -o\n"
@@ -208,30 +212,6 @@ static void outbuf_close(struct outbuf *o)
 	free(o->buf);
 }
 
-/*
- * A file a killed run left may end in a torn line: cut it, so appended records start on
- * a line of their own. Returns 0 or -1.
- */
-static int trim_torn_tail(int fd)
-{
-	off_t end = lseek(fd, 0, SEEK_END), pos = end;
-	char c;
-
-	while (pos > 0) {
-		if (pread(fd, &c, 1, pos - 1) != 1)
-			return -1;
-		if (c == '\n')
-			break;
-		pos--;
-	}
-	if (pos != end) {
-		mxs_warn("scan", "resume: cutting a torn last line of %lld bytes", (long long)(end - pos));
-		if (ftruncate(fd, pos) != 0)
-			return -1;
-	}
-	return lseek(fd, 0, SEEK_END) < 0 ? -1 : 0;
-}
-
 /* The output failed (the reader went away, the disk is full): stop the scan. */
 static void output_failed(struct scan_run *r)
 {
@@ -272,6 +252,8 @@ static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcom
 		/* One row per address and port: a repeated input line is not a new row. */
 		if (outcome == MXS_OUT_DUPLICATE)
 			r->duplicates++;
+		else if (r->resume != NULL && resume_db_has(r->resume, line, len))
+			r->file_only++;   /* the database has its row: probed again for the file */
 		else if (dbout_put(r->db, line, len) < 0)
 			return -1;
 	}
@@ -370,38 +352,6 @@ static void out_writable(evutil_socket_t fd, short what, void *arg)
 		check_stall(r);
 }
 
-/*
- * --resume: every (ip, port) with a result in the file (other than "interrupted" or
- * "local-error") is marked done. Returns the number marked, or -1 if unreadable.
- */
-static long load_resume(struct mxs_scanner *sc, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	long n = 0;
-	ssize_t len;
-
-	if (f == NULL)
-		return errno == ENOENT ? 0 : -1;
-	while ((len = getline(&line, &cap, f)) > 0) {
-		json_t *o = json_loadb(line, (size_t)len, 0, NULL);
-		const char *type = json_string_value(json_object_get(o, "type"));
-		const char *ip = json_string_value(json_object_get(o, "ip"));
-		const char *oc = json_string_value(json_object_get(o, "outcome"));
-		json_int_t port = json_integer_value(json_object_get(o, "port"));
-		if (type && strcmp(type, "result") == 0 && ip && *ip && oc &&
-		    strcmp(oc, "interrupted") != 0 && strcmp(oc, "local-error") != 0) {
-			mxs_scanner_mark_done(sc, ip, (int)port);
-			n++;
-		}
-		json_decref(o);
-	}
-	free(line);
-	fclose(f);
-	return n;
-}
-
 static void print_summary(const struct mxs_scan_stats *st)
 {
 	fprintf(stderr, "scan: %llu input lines, %llu targets, %llu result records",
@@ -463,6 +413,7 @@ int cmd_scan(int argc, char **argv)
 	struct option *longopts;
 	struct dbout_opts dbo = { 0 };
 	struct dbout db;
+	struct resume rs;
 	bool use_db = false;
 	int c, rc = MXS_EXIT_OK;
 	struct event *sigint, *sigterm;
@@ -521,6 +472,7 @@ int cmd_scan(int argc, char **argv)
 		return MXS_EXIT_USAGE;
 	}
 	r.to_file = !use_db || outpath != NULL;
+	resume_init(&rs);
 
 	signal(SIGPIPE, SIG_IGN);
 	r.base = event_base_new();
@@ -529,7 +481,7 @@ int cmd_scan(int argc, char **argv)
 	r.out.fd = STDOUT_FILENO;
 	if (outpath != NULL) {
 		r.out.fd = open(outpath, O_CREAT | O_CLOEXEC | (resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC), 0644);
-		if (r.out.fd < 0 || (resume && trim_torn_tail(r.out.fd) < 0)) {
+		if (r.out.fd < 0 || (resume && resume_trim_torn_tail(r.out.fd) < 0)) {
 			fprintf(stderr, "mxsurvey scan: cannot open %s: %s\n", outpath, strerror(errno));
 			if (r.out.fd >= 0)
 				close(r.out.fd);
@@ -553,14 +505,10 @@ int cmd_scan(int argc, char **argv)
 		rc = MXS_EXIT_USAGE;
 		goto out;
 	}
-	if (resume && outpath != NULL) {
-		long n = load_resume(r.sc, outpath);
-		if (n < 0) {
-			fprintf(stderr, "mxsurvey scan: cannot read %s to resume: %s\n", outpath, strerror(errno));
-			rc = MXS_EXIT_FAILURE;
-			goto out;
-		}
-		mxs_info("scan", "resume: %ld targets already have results in %s", n, outpath);
+	if (resume && outpath != NULL && resume_load_file(&rs, outpath) < 0) {
+		fprintf(stderr, "mxsurvey scan: cannot read %s to resume: %s\n", outpath, strerror(errno));
+		rc = MXS_EXIT_FAILURE;
+		goto out;
 	}
 	if (use_db) {
 		dbo.command_line = cli_command_line(argc, argv);
@@ -569,13 +517,21 @@ int cmd_scan(int argc, char **argv)
 		dbo.shard_index = o.shard_index;
 		dbo.shard_count = o.shard_count;
 		if (dbout_open(&db, &dbo, err, sizeof(err)) < 0 ||
-		    (resume && dbout_mark_done(&db, r.sc, err, sizeof(err)) < 0)) {
+		    (resume && resume_load_db(&rs, &db, err, sizeof(err)) < 0)) {
 			fprintf(stderr, "mxsurvey scan: database: %s\n", err);
 			dbout_free(&db);
 			rc = MXS_EXIT_DB;
 			goto out;
 		}
 		r.db = &db;
+	}
+	if (resume) {
+		if (resume_apply(&rs, r.sc, outpath, r.db) < 0) {
+			fprintf(stderr, "mxsurvey scan: resume: cannot copy %s into the database\n", outpath);
+			rc = MXS_EXIT_FAILURE;
+			goto out;
+		}
+		r.resume = &rs;
 	}
 	mxs_scanner_set_callbacks(r.sc, want, done, progress, &r);
 	mxs_info("scan", "start ehlo=%s profile=%s concurrency=%d per_ip=%d per_net=%d",
@@ -618,7 +574,7 @@ int cmd_scan(int argc, char **argv)
 		if (r.duplicates)
 			fprintf(stderr, "db: %llu duplicate input lines not stored\n",
 				(unsigned long long)r.duplicates);
-		dbrc = dbout_finish(&db, state, st->records - r.duplicates);
+		dbrc = dbout_finish(&db, state, st->records - r.duplicates - r.file_only);
 		dbout_free(&db);
 		r.db = NULL;
 		/* A clean scan whose results did not all reach the database says so. */
@@ -626,6 +582,9 @@ int cmd_scan(int argc, char **argv)
 			rc = dbrc;
 	}
 out:
+	if (r.db != NULL)
+		dbout_free(r.db);
+	resume_free(&rs);
 	mxs_scanner_free(r.sc);
 	mxs_linein_close(r.in);
 	outbuf_close(&r.out);

@@ -6,6 +6,7 @@
  * of the one before it and memory does not grow with the length of the list.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blocklist.h"
 #include "cliutil.h"
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "report_model.h"
 #include "resolve.h"
+#include "resume.h"
 #include "scan_opts.h"
 #include "scanner.h"
 
@@ -37,6 +40,8 @@ struct survey {
 	struct mxs_linein *in;
 	struct dbout db;
 	FILE *json;              /* -o FILE: every record as JSON lines too */
+	struct resume *resume;   /* --resume: what each sink holds */
+	uint64_t file_only;      /* records probed again for the file alone (resume) */
 	bool stopped, input_done, feeding, failed;
 	uint64_t bad_lines, domains;
 	struct event *status_ev;
@@ -56,7 +61,8 @@ static void usage(FILE *f)
 "                          environment, else mxsurvey's own embedded cluster\n"
 "  --label NAME            name the scan; a later survey with the same label continues it\n"
 "  --scan ID               add to an existing scan\n"
-"  --resume                with --label or --scan: skip addresses that already have a result\n"
+"  --resume                with --label or --scan: skip addresses that already have a result;\n"
+"                          with -o, FILE is appended to and what it holds counts too\n"
 "  --data-dir DIR          embedded cluster and spool directory (default ~/.local/share/mxsurvey)\n"
 "  -o, --output FILE       also write every record as JSON lines to FILE\n"
 "  --report FORMAT         text (default), csv, json, html, or none\n"
@@ -91,6 +97,10 @@ static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcom
 	struct survey *s = arg;
 	(void)outcome; /* the resolver emits each (MX name, address) pair once: no duplicates to filter */
 	write_json(s, line, len);
+	if (s->resume != NULL && resume_db_has(s->resume, line, len)) {
+		s->file_only++;   /* the database has its row: probed again for the file */
+		return 0;
+	}
 	return dbout_put(&s->db, line, len);
 }
 
@@ -108,7 +118,10 @@ static void on_domain(json_t *d, void *arg)
 
 	s->domains++;
 	if (line != NULL) {
-		write_json(s, line, strlen(line));
+		/* a resumed survey resolves every domain again: one record of each in the file */
+		const char *name = json_string_value(json_object_get(d, "domain"));
+		if (s->resume == NULL || name == NULL || !resume_file_has_domain(s->resume, name))
+			write_json(s, line, strlen(line));
 		dbout_put(&s->db, line, strlen(line));
 	}
 	free(line);
@@ -250,6 +263,23 @@ static int bad_value(const char *opt, const char *v)
 	return MXS_EXIT_USAGE;
 }
 
+/* -o FILE: created anew, or with --resume appended to (a torn last line cut). */
+static FILE *open_json(const char *path, bool resume)
+{
+	int fd = open(path, O_CREAT | O_CLOEXEC | (resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC), 0644);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if ((resume && resume_trim_torn_tail(fd) < 0) || (f = fdopen(fd, resume ? "a" : "w")) == NULL) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	return f;
+}
+
 /* The resolver gets the same blocklist as the scanner, so blocked targets say why. */
 static struct mxs_blocklist *build_blocklist(const struct mxs_scan_opts *so, char *err, size_t errlen)
 {
@@ -276,6 +306,7 @@ int cmd_survey(int argc, char **argv)
 	struct mxs_blocklist *bl = NULL;
 	struct option *longopts;
 	struct event *sigint = NULL, *sigterm = NULL;
+	struct resume rs;
 	bool resume = false;
 	char err[512];
 	int c, rc = MXS_EXIT_OK;
@@ -357,6 +388,7 @@ done_opts:
 	ro.target_port = (unsigned short)so.port;
 
 	signal(SIGPIPE, SIG_IGN);
+	resume_init(&rs);
 	if ((s.base = event_base_new()) == NULL)
 		return MXS_EXIT_FAILURE;
 	s.status = so.status;
@@ -365,8 +397,13 @@ done_opts:
 		rc = MXS_EXIT_BAD_INPUT;
 		goto out;
 	}
-	if (jsonpath != NULL && (s.json = fopen(jsonpath, "w")) == NULL) {
+	if (jsonpath != NULL && (s.json = open_json(jsonpath, resume)) == NULL) {
 		fprintf(stderr, "mxsurvey survey: cannot write %s: %s\n", jsonpath, strerror(errno));
+		rc = MXS_EXIT_FAILURE;
+		goto out;
+	}
+	if (jsonpath != NULL && resume && resume_load_file(&rs, jsonpath) < 0) {
+		fprintf(stderr, "mxsurvey survey: cannot read %s to resume: %s\n", jsonpath, strerror(errno));
 		rc = MXS_EXIT_FAILURE;
 		goto out;
 	}
@@ -388,10 +425,18 @@ done_opts:
 	dbo.shard_index = so.shard_index;
 	dbo.shard_count = so.shard_count;
 	if (dbout_open(&s.db, &dbo, err, sizeof(err)) < 0 ||
-	    (resume && dbout_mark_done(&s.db, s.sc, err, sizeof(err)) < 0)) {
+	    (resume && resume_load_db(&rs, &s.db, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "mxsurvey survey: database: %s\n", err);
 		rc = MXS_EXIT_DB;
 		goto out;
+	}
+	if (resume) {
+		if (resume_apply(&rs, s.sc, jsonpath, &s.db) < 0) {
+			fprintf(stderr, "mxsurvey survey: resume: cannot copy %s into the database\n", jsonpath);
+			rc = MXS_EXIT_FAILURE;
+			goto out;
+		}
+		s.resume = &rs;
 	}
 	mxs_scanner_set_callbacks(s.sc, feed, scanner_done, progress, &s);
 	mxs_info("survey", "scan %" PRId64 " ehlo=%s concurrency=%d dns_concurrency=%u",
@@ -425,7 +470,7 @@ done_opts:
 	state = rc == MXS_EXIT_FAILURE ? MXS_SCAN_FAILED
 	      : rc == MXS_EXIT_PARTIAL ? MXS_SCAN_PARTIAL : MXS_SCAN_DONE;
 	{
-		int dbrc = dbout_finish(&s.db, state, st->records);
+		int dbrc = dbout_finish(&s.db, state, st->records - s.file_only);
 		if (dbrc != MXS_EXIT_OK && rc == MXS_EXIT_OK)
 			rc = dbrc;
 	}
@@ -448,6 +493,7 @@ out:
 	mxs_linein_close(s.in);
 	if (s.json != NULL && fclose(s.json) != 0 && rc == MXS_EXIT_OK)
 		rc = MXS_EXIT_FAILURE;
+	resume_free(&rs);
 	event_base_free(s.base);
 	return rc;
 usage_error:

@@ -56,31 +56,6 @@ fail:
 	return -1;
 }
 
-struct mark_ctx {
-	struct mxs_scanner *sc;
-	uint64_t n;
-};
-
-static int mark_one(void *arg, const char *ip, int port)
-{
-	struct mark_ctx *m = arg;
-	mxs_scanner_mark_done(m->sc, ip, port);
-	m->n++;
-	return 0;
-}
-
-int dbout_mark_done(struct dbout *d, struct mxs_scanner *sc, char *err, size_t errlen)
-{
-	struct mark_ctx m = { sc, 0 };
-
-	if (mxs_scan_done_targets(d->db, d->scan_id, mark_one, &m, err, errlen) < 0)
-		return -1;
-	d->resumed_done = m.n;
-	mxs_info("db", "resume: %" PRIu64 " targets of scan %" PRId64 " already have results",
-		 m.n, d->scan_id);
-	return 0;
-}
-
 int dbout_put(struct dbout *d, const char *line, size_t len)
 {
 	if (mxs_sink_put(d->sink, line, len) < 0) {
@@ -135,6 +110,7 @@ int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sc
 	struct mxs_scan_totals t = { 0 };
 	char err[512];
 	int sr = mxs_sink_close(d->sink, &c), rc = MXS_EXIT_OK;
+	bool finished = false, stored_ok = true;
 
 	d->sink = NULL;
 	if (sr < 0 || d->put_failed) {
@@ -154,10 +130,12 @@ int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sc
 		if (rc == MXS_EXIT_OK)
 			rc = MXS_EXIT_SPOOLED;
 	} else {
+		finished = true;
 		mxs_scan_rollup(d->db, d->scan_id);
 	}
 	fprintf(stderr, "db: scan %" PRId64 ": %" PRIu64 " targets read, %" PRIu64 " result rows stored",
 		d->scan_id, targets_scanned + d->resumed_done, t.results);
+	stored_ok = t.results + t.rejects >= targets_scanned + d->resumed_done;
 	if (c.domains)
 		fprintf(stderr, ", %" PRIu64 " domain rows", t.domains);
 	if (c.spooled)
@@ -166,6 +144,19 @@ int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sc
 	if (t.rejects)
 		fprintf(stderr, ", %" PRIu64 " rejected lines", t.rejects);
 	fprintf(stderr, "\n");
+	/*
+	 * Every target read must have its row. A run that ends with nothing spooled and
+	 * fewer rows says so, and the scan is left partial for a resume to finish.
+	 */
+	if (rc == MXS_EXIT_OK && state == MXS_SCAN_DONE && finished && !stored_ok) {
+		uint64_t want = targets_scanned + d->resumed_done;
+		mxs_err("db", "scan %" PRId64 ": %" PRIu64 " of %" PRIu64 " targets read have no row;"
+			" run again with --resume to store them", d->scan_id,
+			want - t.results - t.rejects, want);
+		if (mxs_scan_finish(d->db, d->scan_id, MXS_SCAN_PARTIAL, want, NULL, err, sizeof(err)) < 0)
+			mxs_err("db", "cannot mark scan %" PRId64 " partial: %s", d->scan_id, err);
+		rc = MXS_EXIT_FAILURE;
+	}
 	return rc;
 }
 

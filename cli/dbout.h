@@ -17,7 +17,7 @@ struct dbout {
 	struct mxs_db *db;
 	struct mxs_sink *sink;
 	int64_t scan_id;
-	uint64_t resumed_done;   /* targets that already had a result (resume) */
+	uint64_t resumed_done;   /* targets that already had a result (resume; see resume.h) */
 	unsigned shard_index, shard_count;
 	bool put_failed;
 };
@@ -34,14 +34,13 @@ struct dbout_opts {
 
 /* Open the database and the scan. Returns 0 or -1 with a message in err. */
 int dbout_open(struct dbout *d, const struct dbout_opts *o, char *err, size_t errlen);
-/* Resume: mark every target with a result in the scan as done in sc. Returns 0 or -1. */
-int dbout_mark_done(struct dbout *d, struct mxs_scanner *sc, char *err, size_t errlen);
 /* One output line to the database; 0, or -1 if it could be neither queued nor spooled. */
 int dbout_put(struct dbout *d, const char *line, size_t len);
 /*
  * Flush the sink, finish the scan (state, targets read) and print "targets read / rows
  * stored" on stderr. The database stays open (for a report) until dbout_free. Returns an
- * enum mxs_exit value: OK, SPOOLED or DB.
+ * enum mxs_exit value: OK, SPOOLED or DB; FAILURE (the scan left partial, the shortfall
+ * logged) when a run that spooled nothing ends with fewer rows than targets read.
  */
 int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_scanned);
 /* Close the database (and a sink still open, without finishing the scan). */

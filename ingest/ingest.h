@@ -194,6 +194,13 @@ struct mxs_sink *mxs_sink_open(struct mxs_db *db, int64_t scan_id,
  */
 int mxs_sink_put(struct mxs_sink *s, const char *line, size_t len);
 /*
+ * Wait until the sink's thread has made its first connection attempt and, when that
+ * succeeded, replayed the spool files earlier runs left (all of them stored, or the
+ * database lost again). A resume asks the database what it holds only after this, so
+ * that what a killed run spooled counts as stored and is not probed again.
+ */
+void mxs_sink_wait_started(struct mxs_sink *s);
+/*
  * Flush everything, wait for the thread, free the sink. Returns 0 when every line put
  * is stored, 1 when some still wait in the spool (exit status MXS_EXIT_SPOOLED), -1 when
  * lines were lost (spool write failed).

@@ -60,7 +60,28 @@ struct mxs_sink {
 	atomic_int spool_pending;   /* spool files of ours may be waiting */
 	atomic_uint_fast64_t put_lines, put_results;
 	atomic_int put_lost;
+
+	/* set once the thread's first connection and replay attempt is over */
+	pthread_mutex_t start_mu;
+	pthread_cond_t start_cv;
+	int started;
 };
+
+static void mark_started(struct mxs_sink *s)
+{
+	pthread_mutex_lock(&s->start_mu);
+	s->started = 1;
+	pthread_cond_broadcast(&s->start_cv);
+	pthread_mutex_unlock(&s->start_mu);
+}
+
+void mxs_sink_wait_started(struct mxs_sink *s)
+{
+	pthread_mutex_lock(&s->start_mu);
+	while (!s->started)
+		pthread_cond_wait(&s->start_cv, &s->start_mu);
+	pthread_mutex_unlock(&s->start_mu);
+}
 
 /* Does the line say "type":"result"? A cheap look; the converter decides for real. */
 static int is_result_line(const char *p, size_t n)
@@ -301,6 +322,7 @@ static void *sink_main(void *arg)
 
 	if (try_connect(s, l0))
 		replay(s);
+	mark_started(s);
 	while (!closed) {
 		int64_t now = mxs_mono_ms();
 		int wait = s->o.flush_ms;
@@ -381,6 +403,8 @@ static void sink_free(struct mxs_sink *s)
 	}
 	linevec_free(&s->batch);
 	pthread_mutex_destroy(&s->ovf_mu);
+	pthread_mutex_destroy(&s->start_mu);
+	pthread_cond_destroy(&s->start_cv);
 	free(s->conninfo);
 	free(s);
 }
@@ -411,6 +435,8 @@ struct mxs_sink *mxs_sink_open(struct mxs_db *db, int64_t scan_id,
 	snprintf(s->instance, sizeof(s->instance), "%s", mxs_db_instance(db));
 	s->scan_id = scan_id;
 	pthread_mutex_init(&s->ovf_mu, NULL);
+	pthread_mutex_init(&s->start_mu, NULL);
+	pthread_cond_init(&s->start_cv, NULL);
 	linevec_init(&s->batch);
 	atomic_store(&s->spool_pending, 1);   /* earlier runs may have left files */
 	s->conninfo = strdup(mxs_db_conninfo(db));
