@@ -1,7 +1,9 @@
 #include "cliutil.h"
 
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -139,4 +141,36 @@ const char *cli_command_line(int argc, char **argv)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s", a);
 	}
 	return buf;
+}
+
+int cli_int_arg(const char *cmd, const char *name, const char *v, long min, long max, long *out)
+{
+	char *end;
+	long x;
+
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || x < min || x > max) {
+		fprintf(stderr, "mxsurvey %s: --%s wants a whole number from %ld to %ld, not '%s'\n",
+			cmd, name, min, max, v);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+int cli_id_arg(const char *cmd, const char *name, const char *v, int64_t *out)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || x <= 0) {
+		fprintf(stderr, "mxsurvey %s: %s wants a scan id (a whole number from 1), not '%s'\n",
+			cmd, name, v);
+		return -1;
+	}
+	*out = (int64_t)x;
+	return 0;
 }

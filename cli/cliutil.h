@@ -3,6 +3,7 @@
 #define MXS_CLIUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The command line as one string ("mxsurvey scan --db ..."), for a scan's metadata, with
@@ -17,5 +18,16 @@ const char *cli_command_line(int argc, char **argv);
  * "password" (quoted or not). Everything else is kept. out is cut at cap bytes.
  */
 void cli_mask_conninfo(const char *conninfo, char *out, size_t cap);
+
+/*
+ * A whole number option value from min to max (all of v, in decimal). 0, or -1 after a
+ * message on stderr naming cmd and --name.
+ */
+int cli_int_arg(const char *cmd, const char *name, const char *v, long min, long max, long *out);
+/*
+ * A scan id: digits only, at least 1 ("1;DROP TABLE" is not 1). 0, or -1 after a message
+ * on stderr naming cmd and name (an option such as "--scan", or "drop-scan").
+ */
+int cli_id_arg(const char *cmd, const char *name, const char *v, int64_t *out);
 
 #endif

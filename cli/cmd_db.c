@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "ingest.h"
@@ -193,8 +194,10 @@ int cmd_db(int argc, char **argv)
 		usage(stderr);
 		return MXS_EXIT_USAGE;
 	}
-	if (sc->needs_number && (arg == NULL || strtoll(arg, NULL, 10) <= 0)) {
-		fprintf(stderr, "mxsurvey db %s: needs a positive number\n", sub);
+	int64_t number = 0;
+	if (sc->needs_number && (arg == NULL || cli_id_arg("db", sub, arg, &number) < 0)) {
+		if (arg == NULL)
+			fprintf(stderr, "mxsurvey db %s: needs a positive number\n", sub);
 		return MXS_EXIT_USAGE;
 	}
 
@@ -245,7 +248,7 @@ int cmd_db(int argc, char **argv)
 		                0, NULL) != 0)
 			rc = MXS_EXIT_DB;
 	} else if (strcmp(sub, "done") == 0) {
-		if (mxs_scan_done_targets(db, strtoll(arg, NULL, 10), print_done, NULL, err,
+		if (mxs_scan_done_targets(db, number, print_done, NULL, err,
 		                          sizeof(err)) != 0) {
 			fprintf(stderr, "mxsurvey db done: %s\n", err);
 			rc = MXS_EXIT_DB;

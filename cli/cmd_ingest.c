@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cliutil.h"
 #include "commands.h"
@@ -189,17 +191,31 @@ static int ingest_one(struct mxs_db *db, const struct ingest_args *a, const char
 	struct mxs_scan_totals t = { 0 };
 	enum mxs_scan_state state = sc != 0 || stop_requested || read_error ? MXS_SCAN_PARTIAL
 	                                                                   : MXS_SCAN_DONE;
-	if (mxs_scan_finish(db, scan, state, k.put_results, &t, err, sizeof(err)) != 0)
+	/* a scan that could not be finished is counted apart, or this run's commits are a floor */
+	int counted = 1;
+	if (mxs_scan_finish(db, scan, state, k.put_results, &t, err, sizeof(err)) != 0) {
 		mxs_warn("ingest", "cannot update scan id=%" PRId64 " error=\"%s\"", scan, err);
+		if (mxs_scan_counts(db, scan, &t.results, &t.domains, &t.rejects, err, sizeof(err)) != 0) {
+			counted = 0;
+			t.results = k.results_new + k.results_replaced;
+			t.domains = k.domains_new;
+			t.rejects = k.rejects;
+		}
+	}
 	if (!a->quiet) {
-		printf("scan %" PRId64 ": %" PRIu64 " result records read, %" PRIu64
-		       " result rows stored (%" PRIu64 " new, %" PRIu64 " replaced an interrupted probe)\n",
-		       scan, k.put_results, t.results, k.results_new, k.results_replaced);
+		printf("scan %" PRId64 ": %" PRIu64 " result records read, %s%" PRIu64
+		       " result rows stored (%" PRIu64 " new, %" PRIu64 " replaced an interrupted probe)%s\n",
+		       scan, k.put_results, counted ? "" : "at least ", t.results, k.results_new,
+		       k.results_replaced, counted ? "" : "; the database cannot count them now");
 		printf("scan %" PRId64 ": %" PRIu64 " lines read, %" PRIu64 " domain rows stored, %" PRIu64
 		       " rejected lines stored, %" PRIu64 " lines spooled, %" PRIu64 " replayed, %" PRIu64
 		       " left in the spool\n",
 		       scan, k.put_lines, t.domains, t.rejects, k.spooled, k.replayed, k.spool_left);
-		if (t.results != k.put_results && sc == 0)
+		/* why rows stored differ from records read: rejected lines first, then the rest */
+		if (k.rejects > 0)
+			printf("scan %" PRId64 ": note: %" PRIu64 " lines were not records (invalid JSON, no"
+			       " address, ...): kept in the rejects table with the reason\n", scan, k.rejects);
+		if (counted && sc == 0 && t.results + k.rejects != k.put_results && t.results != k.put_results)
 			printf("scan %" PRId64 ": note: rows stored differ from records read "
 			       "(records for the same address, or rows from earlier runs)\n", scan);
 		fflush(stdout);
@@ -250,7 +266,10 @@ int cmd_ingest(int argc, char **argv)
 		switch (c) {
 		case 'd': a.db.url = optarg; break;
 		case 'D': a.db.data_dir = optarg; break;
-		case 's': a.scan = strtoll(optarg, NULL, 10); break;
+		case 's':
+			if (cli_id_arg("ingest", "--scan", optarg, &a.scan) < 0)
+				return MXS_EXIT_USAGE;
+			break;
 		case 'l': a.label = optarg; break;
 		case 'n': a.new_scan = 1; break;
 		case 'S': a.sink.spool_dir = optarg; break;
@@ -283,6 +302,22 @@ int cmd_ingest(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+
+	/* every input must be a readable file before anything (a scan) is created */
+	for (int i = optind; i < argc; i++) {
+		struct stat sb;
+		if (strcmp(argv[i], "-") == 0)
+			continue;
+		if (stat(argv[i], &sb) != 0 || access(argv[i], R_OK) != 0) {
+			fprintf(stderr, "mxsurvey ingest: %s: %s\n", argv[i], strerror(errno));
+			return MXS_EXIT_BAD_INPUT;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			fprintf(stderr, "mxsurvey ingest: %s is a directory; name the files to load"
+				" (e.g. %s/*.jsonl)\n", argv[i], argv[i]);
+			return MXS_EXIT_BAD_INPUT;
+		}
+	}
 
 	char err[1024];
 	struct mxs_db *db;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "ingest.h"
@@ -80,8 +81,14 @@ int cmd_report(int argc, char **argv)
 		switch (c) {
 		case 'd': o.url = optarg; break;
 		case 'D': o.data_dir = optarg; break;
-		case 's': scan = strtoll(optarg, NULL, 10); break;
-		case 'c': compare = strtoll(optarg, NULL, 10); break;
+		case 's':
+			if (cli_id_arg("report", "--scan", optarg, &scan) < 0)
+				return MXS_EXIT_USAGE;
+			break;
+		case 'c':
+			if (cli_id_arg("report", "--compare", optarg, &compare) < 0)
+				return MXS_EXIT_USAGE;
+			break;
 		case 'o': output = optarg; break;
 		case 'f':
 			fmt = FORMAT_LAST;

@@ -437,7 +437,11 @@ int cmd_resolve(int argc, char **argv)
 		rc = MXS_EXIT_FAILURE;
 	} else if (run.interrupted) {
 		rc = MXS_EXIT_PARTIAL;
-	} else if (run.input_error || (run.bad > 0 && run.fed == 0)) {
+	} else if (run.input_error || run.fed == 0) {
+		/* empty, comments only, or nothing but bad lines: no line was a target */
+		if (!run.input_error)
+			mxs_err("resolve", "no-targets input=%s lines=%lu bad=%lu", run.in_name,
+				run.lineno, run.bad);
 		rc = MXS_EXIT_BAD_INPUT;
 	} else {
 		rc = MXS_EXIT_OK;

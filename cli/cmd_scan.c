@@ -436,8 +436,7 @@ int cmd_scan(int argc, char **argv)
 		case OPT_RESUME: resume = true; break;
 		case OPT_DB: use_db = true; dbo.url = dbout_url(optarg); break;
 		case OPT_SCAN:
-			if ((dbo.resume_id = strtoll(optarg, NULL, 10)) <= 0) {
-				fprintf(stderr, "mxsurvey scan: --scan wants a scan id, not '%s'\n", optarg);
+			if (cli_id_arg("scan", "--scan", optarg, &dbo.resume_id) < 0) {
 				free(longopts);
 				return MXS_EXIT_USAGE;
 			}
@@ -564,9 +563,14 @@ int cmd_scan(int argc, char **argv)
 		rc = MXS_EXIT_FAILURE;
 	else if (r.stopped)
 		rc = MXS_EXIT_PARTIAL;
-	else if (mxs_linein_error(r.in) != 0 ||
-		 (st->targets > 0 && st->by_outcome[MXS_OUT_BAD_TARGET] == st->targets))
+	else if (mxs_linein_error(r.in) != 0 || st->targets == 0 ||
+		 st->by_outcome[MXS_OUT_BAD_TARGET] == st->targets) {
+		/* unreadable, empty, comments only, or nothing but bad lines */
+		if (mxs_linein_error(r.in) == 0)
+			mxs_err("scan", "no line of the input is a target (%llu lines)",
+				(unsigned long long)st->lines);
 		rc = MXS_EXIT_BAD_INPUT;
+	}
 	if (r.db != NULL) {
 		enum mxs_scan_state state = rc == MXS_EXIT_FAILURE ? MXS_SCAN_FAILED
 					    : rc == MXS_EXIT_PARTIAL ? MXS_SCAN_PARTIAL : MXS_SCAN_DONE;

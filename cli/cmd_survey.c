@@ -311,6 +311,7 @@ int cmd_survey(int argc, char **argv)
 	char err[512];
 	int c, rc = MXS_EXIT_OK;
 	long long ms;
+	long num;
 	const struct mxs_scan_stats *st;
 	enum mxs_scan_state state;
 
@@ -330,8 +331,8 @@ int cmd_survey(int argc, char **argv)
 		case OPT_DB: dbo.url = dbout_url(optarg); break;
 		case OPT_LABEL: dbo.label = optarg; break;
 		case OPT_SCAN:
-			if ((dbo.resume_id = strtoll(optarg, NULL, 10)) <= 0) {
-				rc = bad_value("scan", optarg);
+			if (cli_id_arg("survey", "--scan", optarg, &dbo.resume_id) < 0) {
+				rc = MXS_EXIT_USAGE;
 				goto done_opts;
 			}
 			break;
@@ -354,7 +355,13 @@ int cmd_survey(int argc, char **argv)
 			}
 			dns[ro.ndns_servers++] = optarg;
 			break;
-		case OPT_DNS_CONC: ro.concurrency = (unsigned)strtoul(optarg, NULL, 10); break;
+		case OPT_DNS_CONC:
+			if (cli_int_arg("survey", "dns-concurrency", optarg, 1, 1000000, &num) < 0) {
+				rc = MXS_EXIT_USAGE;
+				goto done_opts;
+			}
+			ro.concurrency = (unsigned)num;
+			break;
 		case OPT_DNS_TIMEOUT:
 			if ((ms = parse_duration_ms(optarg)) <= 0) {
 				rc = bad_value("dns-timeout", optarg);
@@ -362,12 +369,24 @@ int cmd_survey(int argc, char **argv)
 			}
 			ro.timeout_ms = (int)ms;
 			break;
-		case OPT_DNS_RETRIES: ro.retries = atoi(optarg); break;
+		case OPT_DNS_RETRIES:
+			if (cli_int_arg("survey", "dns-retries", optarg, 0, 100, &num) < 0) {
+				rc = MXS_EXIT_USAGE;
+				goto done_opts;
+			}
+			ro.retries = (int)num;
+			break;
 		case OPT_V4: ro.family = MXS_FAMILY_V4; break;
 		case OPT_V6: ro.family = MXS_FAMILY_V6; break;
 		case OPT_NOPOL: ro.no_policy = 1; break;
 		case OPT_STS_CA: ro.mta_sts_ca_file = optarg; break;
-		case OPT_STS_PORT: ro.mta_sts_port = (unsigned short)atoi(optarg); break;
+		case OPT_STS_PORT:
+			if (cli_int_arg("survey", "mta-sts-port", optarg, 1, 65535, &num) < 0) {
+				rc = MXS_EXIT_USAGE;
+				goto done_opts;
+			}
+			ro.mta_sts_port = (unsigned short)num;
+			break;
 		case 'h': usage(stdout); free(longopts); return MXS_EXIT_OK;
 		default: goto usage_error;
 		}

@@ -133,10 +133,21 @@ int dbout_finish(struct dbout *d, enum mxs_scan_state state, uint64_t targets_sc
 		finished = true;
 		mxs_scan_rollup(d->db, d->scan_id);
 	}
-	fprintf(stderr, "db: scan %" PRId64 ": %" PRIu64 " targets read, %" PRIu64 " result rows stored",
-		d->scan_id, targets_scanned + d->resumed_done, t.results);
+	/*
+	 * A scan that could not be finished is counted apart; with the database still away,
+	 * what this run's commits confirmed is a floor (never a 0 that hides stored rows).
+	 */
+	bool counted = finished || mxs_scan_counts(d->db, d->scan_id, &t.results, &t.domains,
+						   &t.rejects, err, sizeof(err)) == 0;
+	if (counted)
+		fprintf(stderr, "db: scan %" PRId64 ": %" PRIu64 " targets read, %" PRIu64
+			" result rows stored", d->scan_id, targets_scanned + d->resumed_done, t.results);
+	else
+		fprintf(stderr, "db: scan %" PRId64 ": %" PRIu64 " targets read, at least %" PRIu64
+			" result rows stored (committed by this run; the database cannot count them now)",
+			d->scan_id, targets_scanned + d->resumed_done, c.results_new + c.results_replaced);
 	stored_ok = t.results + t.rejects >= targets_scanned + d->resumed_done;
-	if (c.domains)
+	if (c.domains && counted)
 		fprintf(stderr, ", %" PRIu64 " domain rows", t.domains);
 	if (c.spooled)
 		fprintf(stderr, ", %" PRIu64 " spooled (%" PRIu64 " replayed, %" PRIu64 " still waiting)",

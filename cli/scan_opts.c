@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "duration.h"
 #include "log.h"
 
@@ -72,16 +73,7 @@ void scan_opts_usage(FILE *f)
 
 static int int_arg(const char *cmd, const char *name, const char *v, long min, long max, long *out)
 {
-	char *end;
-	long x = strtol(v, &end, 10);
-
-	if (*v == '\0' || *end != '\0' || x < min || x > max) {
-		fprintf(stderr, "mxsurvey %s: --%s wants a whole number from %ld to %ld, not '%s'\n",
-			cmd, name, min, max, v);
-		return -1;
-	}
-	*out = x;
-	return 0;
+	return cli_int_arg(cmd, name, v, min, max, out);
 }
 
 static int dur_arg(const char *cmd, const char *name, const char *v, int *out)

@@ -296,6 +296,40 @@ enum mxs_cluster_state mxs_cluster_status(const char *base)
 	return state_of(&cl);
 }
 
+/*
+ * Who may connect: nothing listens on TCP, so pg_hba.conf has one local line, peer
+ * authentication mapped (pg_ident.conf) from the operating-system user running mxsurvey,
+ * and root, to the cluster's superuser. No "trust" anywhere.
+ */
+static int write_auth(const struct cluster *cl, char *err, size_t errlen)
+{
+	char path[1300];
+	struct passwd *pw = getpwuid(geteuid());
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pg_hba.conf", cl->data);
+	if ((f = fopen(path, "w")) == NULL)
+		goto fail;
+	fprintf(f, "# mxsurvey's embedded cluster: no TCP listener (listen_addresses = ''), one\n"
+	           "# socket in a directory only its owner can enter; the users of pg_ident.conf\n"
+	           "# map 'mxsurvey' may connect as the superuser, by peer authentication.\n"
+	           "local all " CLUSTER_USER " peer map=mxsurvey\n");
+	if (fclose(f) != 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/pg_ident.conf", cl->data);
+	if ((f = fopen(path, "a")) == NULL)
+		goto fail;
+	fprintf(f, "mxsurvey root " CLUSTER_USER "\n");
+	if (pw != NULL && strcmp(pw->pw_name, "root") != 0)
+		fprintf(f, "mxsurvey %s " CLUSTER_USER "\n", pw->pw_name);
+	if (fclose(f) != 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+	return -1;
+}
+
 /* Make sure the database exists; the cluster only has "postgres" after initdb. */
 static int ensure_database(const struct cluster *cl, char *err, size_t errlen)
 {
@@ -353,8 +387,8 @@ int mxs_cluster_ensure(const char *base, char *conninfo, size_t conninfo_len, ch
 	enum mxs_cluster_state st = state_of(&cl);
 	if (st == MXS_CLUSTER_ABSENT) {
 		mxs_info("db", "cluster create dir=%s bindir=%s", cl.data, cl.bindir);
-		char *const argv[] = { "initdb", "-D", cl.data, "-U", CLUSTER_USER, "-A", "trust",
-			"-E", "UTF8", "--no-locale", "--no-sync", NULL };
+		char *const argv[] = { "initdb", "-D", cl.data, "-U", CLUSTER_USER, "--auth-local=peer",
+			"--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync", NULL };
 		if (run_tool(&cl, argv, 0) != 0) {
 			snprintf(err, errlen, "initdb failed; see %s", cl.log);
 			goto out;
@@ -371,6 +405,8 @@ int mxs_cluster_ensure(const char *base, char *conninfo, size_t conninfo_len, ch
 		           "port = " CLUSTER_PORT "\nunix_socket_permissions = 0700\n"
 		           "max_wal_size = '2GB'\n", cl.run);
 		fclose(f);
+		if (write_auth(&cl, err, errlen) != 0)
+			goto out;
 		if (cl.who.drop)
 			chown_tree(cl.base, cl.who.uid, cl.who.gid);
 		st = MXS_CLUSTER_STOPPED;

@@ -1,5 +1,7 @@
 #include "pgutil.h"
 
+#include "log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,28 @@ enum pg_fail pg_classify(PGconn *c, const PGresult *r)
 	return PGF_OTHER;
 }
 
+/*
+ * Server notices (NOTICE, WARNING, INFO, ...) go to the log as log lines: libpq's
+ * default receiver prints them raw on stderr, amid the log format.
+ */
+static void notice_to_log(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	enum mxs_log_level lvl = MXS_LOG_INFO;
+	(void)arg;
+	if (sev == NULL)
+		sev = PQresultErrorField(r, PG_DIAG_SEVERITY);
+	if (sev != NULL && strcmp(sev, "WARNING") == 0)
+		lvl = MXS_LOG_WARN;
+	else if (sev != NULL && strncmp(sev, "DEBUG", 5) == 0)
+		lvl = MXS_LOG_DEBUG;
+	if (lvl == MXS_LOG_DEBUG && mxs_log_get_level() < MXS_LOG_DEBUG)
+		return;
+	mxs_log(lvl, "db", "server-notice severity=%s message=\"%s\"", sev ? sev : "?",
+	        msg ? msg : "");
+}
+
 PGconn *pg_connect(const char *conninfo, const char *appname, char *err, size_t errlen)
 {
 	/* later keywords win: the caller's conninfo (expanded from dbname) overrides ours */
@@ -69,6 +93,7 @@ PGconn *pg_connect(const char *conninfo, const char *appname, char *err, size_t 
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeReceiver(c, notice_to_log, NULL);
 	/* every text column holds UTF-8; a server that cannot store it would fail batches */
 	const char *enc = PQparameterStatus(c, "server_encoding");
 	if (enc != NULL && strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0) {

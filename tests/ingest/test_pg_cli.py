@@ -1,13 +1,19 @@
 """The command line meets the database: no password is ever stored in scans.command_line
-(URL and key=value forms, for scan, survey and ingest), and arguments that name a scan are
-whole integers or a usage error (exit 2), before anything touches the database."""
+(URL and key=value forms, for scan, survey and ingest); arguments that name a scan are
+whole integers or a usage error (exit 2); survey's numbers are checked like scan's; an
+input with no target is bad input (exit 4); a directory is refused before a scan is
+created; lines with raw control characters are rejected for that reason; server notices
+are log lines; a run that lost lines with the database away never reports 0 rows."""
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
-from pg import PgCluster, free_port, private_env
+from pg import PgCluster, free_port, private_env, wait_for
 
 MXS = os.environ["MXS_BIN"]
 SECRET = "s3cr3t-Pa55"
@@ -79,6 +85,122 @@ class CliDb(unittest.TestCase):
             p = self.run_mxs("ingest", "-q", "--db", url, "--label", label, path)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
             self.check_masked(label, form)
+
+    # -- issue 8, item 8 ---------------------------------------------------------------
+
+    def scans(self):
+        return int(self.pg.scalar("SELECT count(*) FROM scans"))
+
+    def test_scan_ids_are_whole_numbers(self):
+        before = self.scans()
+        for args in (["report", "--db", self.pg.url, "--scan", "1;DROP TABLE results"],
+                     ["report", "--db", self.pg.url, "--compare", "1x"],
+                     ["db", "--db", self.pg.url, "drop-scan", "1;select"],
+                     ["db", "--db", self.pg.url, "done", "+1"],
+                     ["ingest", "--db", self.pg.url, "--scan", "1 ", "-"],
+                     ["scan", "--db", self.pg.url, "--scan", "0x1"],
+                     ["survey", "--db", self.pg.url, "--scan", "1;", "-"]):
+            p = self.run_mxs(*args)
+            self.assertEqual(p.returncode, 2, (args, p.stderr.decode()))
+            self.assertIn("wants a scan id", p.stderr.decode())
+        self.assertEqual(self.scans(), before)
+        self.assertEqual(self.pg.scalar("SELECT to_regclass('results') IS NOT NULL"), "t")
+
+    def test_survey_numbers_checked_like_scan(self):
+        for opt, v in (("--dns-concurrency", "many"), ("--dns-concurrency", "0"),
+                       ("--dns-retries", "-1"), ("--dns-retries", "2x"),
+                       ("--mta-sts-port", "70000"), ("--mta-sts-port", "")):
+            p = self.run_mxs("survey", "--db", self.pg.url, opt, v, "-")
+            self.assertEqual(p.returncode, 2, (opt, v, p.stderr.decode()))
+            self.assertIn("wants a whole number", p.stderr.decode())
+
+    def test_no_target_is_bad_input(self):
+        for text in (b"", b"# comments only\n\n   \n# 192.0.2.1\n"):
+            for cmd in ("scan", "resolve"):
+                p = self.run_mxs(cmd, "--quiet", stdin=text)
+                self.assertEqual(p.returncode, 4, (cmd, text, p.stderr.decode()))
+
+    def test_ingest_directory_refused_before_anything(self):
+        before = self.scans()
+        d = os.path.join(self.tmp, "adir")
+        os.makedirs(d, exist_ok=True)
+        for args in ([d], ["--label", "dir", d], ["--new-scan", d]):
+            p = self.run_mxs("ingest", "--db", self.pg.url, *args)
+            self.assertEqual(p.returncode, 4, p.stderr.decode())
+            self.assertIn("is a directory", p.stderr.decode())
+            self.assertNotIn("read error", p.stderr.decode())
+        self.assertEqual(self.scans(), before)
+
+    def test_control_characters_rejected_for_that_reason(self):
+        path = os.path.join(self.tmp, "ctl.jsonl")
+        good = {"type": "result", "v": 1, "ip": "192.0.2.7", "port": 25, "outcome": "blocked",
+                "phase": "dial", "detail": "x"}
+        bad = dict(good, ip="192.0.2.8", detail="tab\there")
+        with open(path, "w") as f:
+            f.write(json.dumps(good) + "\n")
+            f.write(json.dumps(bad).replace("\\t", "\t") + "\n")   # a raw TAB in a string
+        p = self.run_mxs("ingest", "--db", self.pg.url, "--label", "ctl", path)
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertIn("1 lines were not records", out)
+        self.assertNotIn("records for the same address", out)
+        reason = self.pg.scalar("SELECT error FROM rejects j JOIN scans s ON s.id = j.scan_id "
+                                "WHERE s.label = 'ctl'")
+        self.assertIn("control character", reason)
+
+    def test_server_notices_are_log_lines(self):
+        subprocess.run([MXS, "db", "--db", self.pg.url, "migrate"], env=self.env, check=True,
+                       capture_output=True)
+        self.pg.execute(
+            "CREATE OR REPLACE FUNCTION noisy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE NOTICE 'noisy notice'; RAISE WARNING 'noisy warning'; RETURN NEW; END $$; "
+            "CREATE TRIGGER noisy BEFORE INSERT ON scans FOR EACH ROW EXECUTE FUNCTION noisy()")
+        try:
+            p = self.run_mxs("scan", "--quiet", "--db", self.pg.url, "--label", "noisy",
+                             stdin=b"192.0.2.1\n")
+        finally:
+            self.pg.execute("DROP TRIGGER noisy ON scans")
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 0, err)
+        for line in err.splitlines():
+            if "noisy" in line:
+                self.assertRegex(line, r"^\d{4}-\d\d-\d\dT[\d:]+Z (info|warn) db server-notice ")
+        self.assertRegex(err, r"warn db server-notice severity=WARNING message=\"noisy warning\"")
+        self.assertNotIn("WARNING:  noisy warning", err)   # libpq's raw form
+
+
+class LostLines(unittest.TestCase):
+    """The database goes away for good and the spool cannot be written: the summary gives
+    the rows this run's commits confirmed, never 0."""
+
+    def test_summary_counts_what_was_stored(self):
+        with PgCluster() as pg, tempfile.TemporaryDirectory() as tmp:
+            env = private_env(tmp)
+            os.makedirs(os.path.join(tmp, "share", "mxsurvey"))
+            open(os.path.join(tmp, "share", "mxsurvey", "spool"), "w").close()  # not a directory
+            p = subprocess.Popen([MXS, "scan", "--quiet", "--db", pg.url, "--label", "lost"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, env=env)
+            # documentation addresses: blocked by default, so nothing is dialled
+            p.stdin.write("".join("192.0.2.%d\n" % i for i in range(1, 201)).encode())
+            p.stdin.flush()
+
+            def stored():
+                try:
+                    return int(pg.scalar("SELECT count(*) FROM results"))
+                except RuntimeError:
+                    return 0
+            self.assertTrue(wait_for(lambda: stored() == 200, timeout=60))
+            pg.stop()
+            p.stdin.write("".join("198.51.100.%d\n" % i for i in range(1, 51)).encode())
+            p.stdin.close()
+            err = p.stderr.read().decode()
+            p.wait(timeout=120)
+        self.assertEqual(p.returncode, 5, err)
+        self.assertIn("lines lost", err)
+        m = re.search(r"250 targets read, at least (\d+) result rows stored", err)
+        self.assertIsNotNone(m, err)
+        self.assertEqual(int(m.group(1)), 200)
 
 
 if __name__ == "__main__":

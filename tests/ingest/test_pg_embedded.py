@@ -59,6 +59,12 @@ class Embedded(unittest.TestCase):
         self.assertIn("host=%s" % os.path.join(self.pgdir, "run"), url)
         # no TCP listener: the socket is in the private run directory
         self.assertTrue(any(n.startswith(".s.PGSQL.") for n in os.listdir(os.path.join(self.pgdir, "run"))))
+        # who may connect: peer authentication on the socket only, no trust, no host line
+        with open(os.path.join(self.pgdir, "data", "pg_hba.conf")) as f:
+            hba = [l.split() for l in f if l.strip() and not l.startswith("#")]
+        self.assertEqual([l[0] for l in hba], ["local"])
+        self.assertNotIn("trust", sum(hba, []))
+        self.assertIn("peer", hba[0])
         self.assertIn("STARTTLS offered", self.mxs("report").stdout)
         self.assertIn("stopped", self.mxs("db", "stop").stdout)
         self.assertIn("embedded cluster: stopped", self.mxs("db", "status").stdout)
