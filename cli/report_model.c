@@ -15,6 +15,12 @@ const char *const report_chart_names[CHART_LAST] = {
 	[CHART_LINES] = "lines",
 };
 
+/* What a section needs to be worth computing. */
+enum {
+	NEEDS_COMPARE = 1,    /* a compared scan (--compare) */
+	NEEDS_NETWORKS = 2,   /* a network set attached to the scan (mxsurvey db networks) */
+};
+
 struct section_spec {
 	const char *id;
 	const char *title;
@@ -22,7 +28,7 @@ struct section_spec {
 	enum report_chart chart;
 	int label_col;
 	int value_cols[4];
-	int needs_compare;
+	int needs;          /* NEEDS_*: skipped when the scan lacks it */
 	const char *sql;    /* $1 scan id, $2 compare scan id (or NULL) */
 };
 
@@ -116,7 +122,7 @@ static const struct section_spec specs[] = {
 	  " WHERE scan_id = $1 ORDER BY n_any DESC, network LIMIT 10" },
 	{ "networks", "Customer networks with the most problems (top 10)",
 	  "addresses of the scan in the network (mxsurvey db networks; mxsurvey findings lists them)",
-	  CHART_NONE, 0, { -1 }, 0,
+	  CHART_NONE, 0, { -1 }, NEEDS_NETWORKS,
 	  "SELECT network, coalesce(contact, '-') AS contact, addresses, with_problems, critical, high,"
 	  " medium, problems FROM v_network_findings WHERE scan_id = $1"
 	  " ORDER BY problems DESC, critical DESC, network LIMIT 10" },
@@ -126,11 +132,11 @@ static const struct section_spec specs[] = {
 	  "SELECT protection, n, pct FROM v_downgrade_protection WHERE scan_id = $1 AND bucket = 'all'"
 	  " UNION ALL SELECT 'tlsrpt published', n, pct FROM v_tlsrpt WHERE scan_id = $1 AND bucket = 'all'" },
 	{ "change", "Change against the compared scan", "addresses with a result in both scans (n_both)",
-	  CHART_NONE, 0, { -1 }, 1,
+	  CHART_NONE, 0, { -1 }, NEEDS_COMPARE,
 	  "SELECT change, n, n_both FROM mxs_change_summary($2::bigint, $1::bigint) ORDER BY change" },
 	{ "network_change", "Problems new and fixed per customer network since the compared scan",
 	  "problems (address, code); fixed: the address was scanned in both",
-	  CHART_NONE, 0, { -1 }, 1,
+	  CHART_NONE, 0, { -1 }, NEEDS_COMPARE | NEEDS_NETWORKS,
 	  "SELECT network, new_problems, fixed_problems, problems"
 	  " FROM mxs_network_change($2::bigint, $1::bigint)"
 	  " ORDER BY new_problems DESC, fixed_problems DESC, network LIMIT 20" },
@@ -179,7 +185,8 @@ int report_build(PGconn *c, int64_t scan, int64_t compare, struct report *r, cha
 	const char *params[2] = { s1, compare ? s2 : NULL };
 
 	PGresult *h = PQexecParams(c,
-	                           "SELECT coalesce(label, ''), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')"
+	                           "SELECT coalesce(label, ''), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+	                           " network_set_id IS NOT NULL"
 	                           " FROM scans WHERE id = $1",
 	                           1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(h) != PGRES_TUPLES_OK || PQntuples(h) != 1) {
@@ -190,6 +197,10 @@ int report_build(PGconn *c, int64_t scan, int64_t compare, struct report *r, cha
 	}
 	snprintf(r->scan_label, sizeof(r->scan_label), "%s", PQgetvalue(h, 0, 0));
 	snprintf(r->scan_started, sizeof(r->scan_started), "%s", PQgetvalue(h, 0, 1));
+	/* without a network set every address is "(no network)": the per-network sections
+	 * would only repeat the totals, at the cost of judging every address's findings */
+	int have = (compare ? NEEDS_COMPARE : 0) |
+	           (strcmp(PQgetvalue(h, 0, 2), "t") == 0 ? NEEDS_NETWORKS : 0);
 	PQclear(h);
 
 	r->sections = calloc(NSPECS, sizeof(*r->sections));
@@ -199,7 +210,7 @@ int report_build(PGconn *c, int64_t scan, int64_t compare, struct report *r, cha
 	}
 	for (size_t i = 0; i < NSPECS; i++) {
 		const struct section_spec *sp = &specs[i];
-		if (sp->needs_compare && compare == 0)
+		if ((sp->needs & have) != sp->needs)
 			continue;
 		/* each query names the parameters it uses; pass only those */
 		int np = strstr(sp->sql, "$2") ? 2 : 1;

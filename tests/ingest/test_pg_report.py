@@ -73,6 +73,10 @@ class Report(unittest.TestCase):
         self.assertIn(["TLSv1.3", 2, 33.33], secs["versions"]["rows"])
         self.assertEqual(secs["trend"]["chart"]["kind"], "lines")
         self.assertIn("change", secs)
+        # no network set loaded (mxsurvey db networks): no per-network sections, which
+        # would only repeat the totals under "(no network)" and judge every address
+        self.assertNotIn("networks", secs)
+        self.assertNotIn("network_change", secs)
 
     def html(self):
         path = os.path.join(self.tmp, "report.html")
