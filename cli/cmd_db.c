@@ -205,7 +205,8 @@ int cmd_db(int argc, char **argv)
 	if (strcmp(sub, "networks") == 0) {
 		int rest = argc - optind - 2;
 		if (arg == NULL || (rest != 0 && (rest != 2 || strcmp(argv[optind + 2], "--scan") != 0 ||
-		                                  (net_scan = strtoll(argv[optind + 3], NULL, 10)) <= 0))) {
+		                                  cli_id_arg("db networks", "--scan", argv[optind + 3],
+		                                             &net_scan) < 0))) {
 			fprintf(stderr, "mxsurvey db networks: FILE [--scan N]\n");
 			return MXS_EXIT_USAGE;
 		}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "ingest.h"
@@ -313,10 +314,8 @@ int cmd_findings(int argc, char **argv)
 		case 'd': o.url = optarg; break;
 		case 'D': o.data_dir = optarg; break;
 		case 's':
-			if ((scan = strtoll(optarg, NULL, 10)) <= 0) {
-				fprintf(stderr, "mxsurvey findings: bad scan '%s'\n", optarg);
+			if (cli_id_arg("findings", "--scan", optarg, &scan) < 0)
 				return MXS_EXIT_USAGE;
-			}
 			break;
 		case 'n': network = optarg; break;
 		case 'o': output = optarg; break;

@@ -99,7 +99,9 @@ class CliDb(unittest.TestCase):
                      ["db", "--db", self.pg.url, "done", "+1"],
                      ["ingest", "--db", self.pg.url, "--scan", "1 ", "-"],
                      ["scan", "--db", self.pg.url, "--scan", "0x1"],
-                     ["survey", "--db", self.pg.url, "--scan", "1;", "-"]):
+                     ["survey", "--db", self.pg.url, "--scan", "1;", "-"],
+                     ["findings", "--db", self.pg.url, "--scan", "1;DROP TABLE results"],
+                     ["db", "--db", self.pg.url, "networks", "/dev/null", "--scan", "1x"]):
             p = self.run_mxs(*args)
             self.assertEqual(p.returncode, 2, (args, p.stderr.decode()))
             self.assertIn("wants a scan id", p.stderr.decode())
