@@ -174,3 +174,17 @@ int cli_id_arg(const char *cmd, const char *name, const char *v, int64_t *out)
 	*out = (int64_t)x;
 	return 0;
 }
+
+void cli_html_esc(const char *s, FILE *out)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", out); break;
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '"': fputs("&quot;", out); break;
+		case '\'': fputs("&#39;", out); break;
+		default: fputc(*s, out); break;
+		}
+	}
+}

@@ -3,6 +3,7 @@
 #define MXS_CLIUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /*
@@ -29,5 +30,8 @@ int cli_int_arg(const char *cmd, const char *name, const char *v, long min, long
  * on stderr naming cmd and name (an option such as "--scan", or "drop-scan").
  */
 int cli_id_arg(const char *cmd, const char *name, const char *v, int64_t *out);
+
+/* s as HTML text or attribute value (& < > " ' as entities), written to out. */
+void cli_html_esc(const char *s, FILE *out);
 
 #endif

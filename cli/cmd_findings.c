@@ -176,20 +176,6 @@ static int render_json(PGresult *r, int64_t scan, const struct scaninfo *si, FIL
 	return rc == 0 && !ferror(out) ? 0 : -1;
 }
 
-static void esc(const char *s, FILE *out)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", out); break;
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '"': fputs("&quot;", out); break;
-		case '\'': fputs("&#39;", out); break;
-		default: fputc(*s, out); break;
-		}
-	}
-}
-
 static const char html_css[] =
 	"body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f5f6f8}"
 	"header{background:#1d2330;color:#fff;padding:16px 28px}header h1{margin:0;font-size:20px}"
@@ -215,50 +201,50 @@ static int render_html(PGresult *r, int64_t scan, const struct scaninfo *si, FIL
 	             "<body>\n<header><h1>mxsurvey findings: scan %" PRId64, scan, html_css, scan);
 	if (si->label[0]) {
 		fputs(" (", out);
-		esc(si->label, out);
+		cli_html_esc(si->label, out);
 		fputc(')', out);
 	}
 	fputs("</h1><p>started ", out);
-	esc(si->started, out);
+	cli_html_esc(si->started, out);
 	fputs("; networks: ", out);
-	esc(si->set, out);
+	cli_html_esc(si->set, out);
 	fprintf(out, "; %d problem%s</p></header>\n<main>\n", n, n == 1 ? "" : "s");
 	if (n == 0)
 		fputs("<p>No problem found.</p>\n", out);
 	for (int i = 0; i < n;) {
 		int len = group_len(r, i, &addrs);
 		fputs("<section data-network=\"", out);
-		esc(v(r, i, C_NETWORK), out);
+		cli_html_esc(v(r, i, C_NETWORK), out);
 		fputs("\"><h2>", out);
-		esc(v(r, i, C_NETWORK), out);
+		cli_html_esc(v(r, i, C_NETWORK), out);
 		if (v(r, i, C_CONTACT)[0]) {
 			fputs(" &mdash; contact: ", out);
-			esc(v(r, i, C_CONTACT), out);
+			cli_html_esc(v(r, i, C_CONTACT), out);
 		}
 		fprintf(out, " (%d problem%s at %d address%s)</h2>\n<table><thead><tr><th>severity</th>"
 		             "<th>address</th><th>MX</th><th>code</th><th>problem</th><th>detail</th></tr>"
 		             "</thead><tbody>\n", len, len == 1 ? "" : "s", addrs, addrs == 1 ? "" : "es");
 		for (int k = i; k < i + len; k++) {
 			fputs("<tr data-ip=\"", out);
-			esc(v(r, k, C_IP), out);
+			cli_html_esc(v(r, k, C_IP), out);
 			fputs("\" data-code=\"", out);
-			esc(v(r, k, C_CODE), out);
+			cli_html_esc(v(r, k, C_CODE), out);
 			fputs("\"><td class=\"", out);
-			esc(v(r, k, C_SEVERITY), out);
+			cli_html_esc(v(r, k, C_SEVERITY), out);
 			fputs("\">", out);
-			esc(v(r, k, C_SEVERITY), out);
+			cli_html_esc(v(r, k, C_SEVERITY), out);
 			fputs("</td><td>", out);
-			esc(v(r, k, C_IP), out);
+			cli_html_esc(v(r, k, C_IP), out);
 			fputc(':', out);
-			esc(v(r, k, C_PORT), out);
+			cli_html_esc(v(r, k, C_PORT), out);
 			fputs("</td><td>", out);
-			esc(v(r, k, C_MX), out);
+			cli_html_esc(v(r, k, C_MX), out);
 			fputs("</td><td>", out);
-			esc(v(r, k, C_CODE), out);
+			cli_html_esc(v(r, k, C_CODE), out);
 			fputs("</td><td>", out);
-			esc(v(r, k, C_PROBLEM), out);
+			cli_html_esc(v(r, k, C_PROBLEM), out);
 			fputs("</td><td>", out);
-			esc(v(r, k, C_DETAIL), out);
+			cli_html_esc(v(r, k, C_DETAIL), out);
 			fputs("</td></tr>\n", out);
 		}
 		fputs("</tbody></table></section>\n", out);

@@ -9,21 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliutil.h"
 #include "report_model.h"
-
-static void esc(const char *s, FILE *out)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", out); break;
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '"': fputs("&quot;", out); break;
-		case '\'': fputs("&#39;", out); break;
-		default: fputc(*s, out); break;
-		}
-	}
-}
 
 /*
  * The JSON document inside <script type="application/json">: the HTML parser ends a
@@ -127,7 +114,7 @@ static void table(const struct report_section *s, FILE *out)
 	fputs("<table><thead><tr>", out);
 	for (int j = 0; j < nf; j++) {
 		fprintf(out, "<th%s>", report_numeric(s, j) ? " class=\"num\"" : "");
-		esc(PQfname(s->res, j), out);
+		cli_html_esc(PQfname(s->res, j), out);
 		fputs("</th>", out);
 	}
 	fputs("</tr></thead><tbody>\n", out);
@@ -135,7 +122,7 @@ static void table(const struct report_section *s, FILE *out)
 		fputs("<tr>", out);
 		for (int j = 0; j < nf; j++) {
 			fprintf(out, "<td%s>", report_numeric(s, j) ? " class=\"num\"" : "");
-			esc(PQgetisnull(s->res, i, j) ? "-" : PQgetvalue(s->res, i, j), out);
+			cli_html_esc(PQgetisnull(s->res, i, j) ? "-" : PQgetvalue(s->res, i, j), out);
 			fputs("</td>", out);
 		}
 		fputs("</tr>\n", out);
@@ -159,20 +146,20 @@ int report_html(const struct report *r, FILE *out)
 	fprintf(out, "<header><h1>mxsurvey report: scan %lld", (long long)r->scan);
 	if (r->scan_label[0]) {
 		fputs(" (", out);
-		esc(r->scan_label, out);
+		cli_html_esc(r->scan_label, out);
 		fputs(")", out);
 	}
 	fputs("</h1><p>started ", out);
-	esc(r->scan_started, out);
+	cli_html_esc(r->scan_started, out);
 	if (r->compare)
 		fprintf(out, "; compared with scan %lld", (long long)r->compare);
 	fputs("</p></header>\n<main>\n", out);
 	for (int k = 0; k < r->nsections; k++) {
 		const struct report_section *s = &r->sections[k];
 		fprintf(out, "<section id=\"s-%s\"><h2>", s->id);
-		esc(s->title, out);
+		cli_html_esc(s->title, out);
 		fputs("</h2><p class=\"den\">share of: ", out);
-		esc(s->denominator, out);
+		cli_html_esc(s->denominator, out);
 		fputs("</p>\n", out);
 		if (s->chart != CHART_NONE)
 			fprintf(out, "<div class=\"chart\" id=\"chart-%s\" data-kind=\"%s\"></div>\n", s->id,
