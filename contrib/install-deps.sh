@@ -11,6 +11,7 @@ pkgs=(
   unbound nsd ldnsutils dnsperf nginx apache2 curl postfix libnss-wrapper
   chromium time
   dpkg-dev adduser systemd man-db groff-base iproute2
+  sslscan nmap testssl.sh
 )
 missing=()
 for p in "${pkgs[@]}"; do
