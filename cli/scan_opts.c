@@ -6,6 +6,7 @@
 #include "cliutil.h"
 #include "duration.h"
 #include "log.h"
+#include "proto.h"
 
 const struct option scan_longopts[] = {
 	{ "ehlo-name", required_argument, NULL, SCAN_OPT_EHLO },
@@ -27,6 +28,8 @@ const struct option scan_longopts[] = {
 	{ "ca-file", required_argument, NULL, SCAN_OPT_CA },
 	{ "profile", required_argument, NULL, SCAN_OPT_PROFILE },
 	{ "port", required_argument, NULL, SCAN_OPT_PORT },
+	{ "proto", required_argument, NULL, SCAN_OPT_PROTO },
+	{ "ports", required_argument, NULL, SCAN_OPT_PORTS },
 	{ "shard", required_argument, NULL, SCAN_OPT_SHARD },
 	{ "seed", required_argument, NULL, SCAN_OPT_SEED },
 	{ "window", required_argument, NULL, SCAN_OPT_WINDOW },
@@ -60,7 +63,12 @@ void scan_opts_usage(FILE *f)
 "  --ca-file FILE          trust store for the verdict (default: the system store)\n"
 "  --profile NAME          client-hello profile (default default-v1)\n"
 "Targets and order:\n"
-"  --port N                port when the target names none (default 25)\n"
+"  --port N                port when the target names none (default 25, or the protocol's)\n"
+"  --proto NAME            protocol of every probe: smtp (25), submission (587),\n"
+"                          submissions (465), imap (143), imaps (993), pop3 (110),\n"
+"                          pop3s (995); a JSON target's \"proto\" overrides it\n"
+"  --ports LIST            probe each address line on each port (25,587,465,143,993,\n"
+"                          110,995), each with its protocol (smtp for other ports)\n"
 "  --shard I/N             scan only shard I (0-based) of N, split by address\n"
 "  --seed N                scan-order seed (default: from the clock)\n"
 "  --window N              targets held for shuffling (default 2 x concurrency, min 1024)\n"
@@ -113,7 +121,42 @@ int scan_opt_apply(const char *cmd, int c, const char *arg, struct mxs_scan_opts
 	case SCAN_OPT_DRAIN: bad = dur_arg(cmd, "drain-timeout", arg, &o->drain_timeout_ms); break;
 	case SCAN_OPT_CA: o->ca_file = arg; break;
 	case SCAN_OPT_PROFILE: o->profile = arg; break;
-	case SCAN_OPT_PORT: bad = int_arg(cmd, "port", arg, 1, 65535, &v); o->port = (int)v; break;
+	case SCAN_OPT_PORT:
+		bad = int_arg(cmd, "port", arg, 1, 65535, &v);
+		o->port = (int)v;
+		o->port_given = true;
+		break;
+	case SCAN_OPT_PROTO: {
+		const struct mxs_proto *p = mxs_proto_find(arg);
+		if (p == NULL) {
+			fprintf(stderr, "mxsurvey %s: unknown --proto '%s' (smtp, submission, submissions, "
+				"imap, imaps, pop3, pop3s)\n", cmd, arg);
+			return -1;
+		}
+		o->proto = p->name;
+		if (!o->port_given)
+			o->port = p->default_port;
+		break;
+	}
+	case SCAN_OPT_PORTS: {
+		char *copy = strdup(arg), *save = NULL;
+		o->nports = 0;
+		for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok != NULL && !bad;
+		     tok = strtok_r(NULL, ",", &save)) {
+			if (o->nports == MXS_PORTS_MAX) {
+				fprintf(stderr, "mxsurvey %s: --ports takes at most %d ports\n", cmd, MXS_PORTS_MAX);
+				bad = -1;
+			} else if ((bad = int_arg(cmd, "ports", tok, 1, 65535, &v)) == 0) {
+				o->ports[o->nports++] = (int)v;
+			}
+		}
+		free(copy);
+		if (!bad && o->nports == 0) {
+			fprintf(stderr, "mxsurvey %s: --ports wants a list such as 587,465\n", cmd);
+			bad = -1;
+		}
+		break;
+	}
 	case SCAN_OPT_SHARD: {
 		unsigned i, n;
 		char tail;

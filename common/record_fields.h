@@ -32,6 +32,7 @@
 	O(TLS, TOP, "tls", "tls.", t != NULL) \
 	O(DANE, TLS, "dane", "tls.dane.", t->dane_present) \
 	O(EHLO_TLS, TOP, "ehlo_tls", "ehlo_tls.", r->ehlo_tls.reply.present) \
+	O(AUTH, TOP, "auth", "auth.", r->auth.checked) \
 	O(TAMPER, TOP, "tamper", "tamper.", 1) \
 	O(TIMING, TOP, "timing_ms", "timing_ms.", 1)
 
@@ -40,6 +41,7 @@
 	X(v, TOP, "v", I16, json_integer(1)) \
 	K(ip, TOP, "ip", json_string(r->ip)) \
 	K(port, TOP, "port", json_integer(r->port)) \
+	X(proto, TOP, "proto", TEXT, jstr(r->proto)) \
 	X(mx, TOP, "mx", TEXT, jstr(r->mx)) \
 	X(mx_names, TOP, "mx_names", TEXTS, jstrv(&r->mx_names)) \
 	X(domains, TOP, "domains", TEXTS, jstrv(&r->domains)) \
@@ -85,6 +87,11 @@
 	X(ehlo_tls_lines, EHLO_TLS, "lines", ESCS, jstrv(&r->ehlo_tls.reply.lines)) \
 	X(ehlo_tls_verb, EHLO_TLS, "verb", TEXT, jstr(r->ehlo_tls.verb)) \
 	X(ehlo_tls_extensions, EHLO_TLS, "extensions", ESCS, jstrv(&r->ehlo_tls.extensions)) \
+	X(auth_mechanisms, AUTH, "mechanisms", ESCS, jstrv(&r->auth.mechs)) \
+	X(auth_login, AUTH, "login", BOOL, json_boolean(r->auth.login)) \
+	X(auth_cleartext, AUTH, "cleartext", BOOL, json_boolean(r->auth.cleartext)) \
+	X(auth_mechanisms_tls, AUTH, "mechanisms_tls", ESCS, jstrv(&r->auth.mechs_tls)) \
+	X(auth_login_tls, AUTH, "login_tls", BOOL, json_boolean(r->auth.login_tls)) \
 	X(tamper_mangled_starttls, TAMPER, "mangled_starttls", ESC, jstr(r->mangled_starttls)) \
 	X(tamper_starttls_echo, TAMPER, "starttls_echo", BOOL, json_boolean(r->starttls_echo)) \
 	X(tamper_plaintext_after_starttls, TAMPER, "plaintext_after_starttls", I32, json_integer(r->plaintext_after_starttls)) \

@@ -9,6 +9,7 @@ pkgs=(
   libssl-dev libevent-dev libc-ares-dev libpq-dev libjansson-dev libcmocka-dev
   postgresql postgresql-contrib openssl publicsuffix
   unbound nsd ldnsutils dnsperf nginx apache2 curl postfix libnss-wrapper
+  dovecot-imapd dovecot-pop3d
   chromium time
   dpkg-dev adduser systemd man-db groff-base iproute2
   sslscan nmap testssl.sh

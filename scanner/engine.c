@@ -247,28 +247,52 @@ static void admit(struct mxs_scanner *sc, struct mxs_target *t)
 	}
 }
 
-void mxs_scanner_add_line(struct mxs_scanner *sc, const char *line, size_t len)
+/*
+ * One target from an address line on port, or from a JSON target line. Returns false
+ * when the line is no address line to probe on further ports.
+ */
+static bool add_line_on(struct mxs_scanner *sc, const char *line, size_t len, int port)
 {
 	struct mxs_target t;
 
-	sc->st.lines++;
-	switch (target_parse_line(line, len, sc->o.port, &t)) {
+	switch (target_parse_line(line, len, port, &t)) {
 	case TARGET_SKIP:
-		return;
+		return false;
 	case TARGET_PASSTHROUGH:
 		sc->st.passthrough++;
 		emit_line(sc, line, len, MXS_OUT_NONE);
-		return;
+		return false;
 	case TARGET_BAD:
 		sc->st.targets++;
 		snprintf(t.ip, sizeof(t.ip), "%s", "");
 		emit_undialled(sc, &t, MXS_OUT_BAD_TARGET, t.error ? t.error : "bad input line");
 		target_free(&t);
-		return;
+		return false;
 	case TARGET_OK:
+		if (sc->o.nports > 0 && t.proto == NULL && sc->o.proto == NULL)
+			t.proto = mxs_proto_for_port(port);
 		admit(sc, &t);
+		/* A JSON target names its own port: it is probed once. */
+		while (len > 0 && (*line == ' ' || *line == '\t')) {
+			line++;
+			len--;
+		}
+		return len > 0 && *line != '{';
+	}
+	return false;
+}
+
+void mxs_scanner_add_line(struct mxs_scanner *sc, const char *line, size_t len)
+{
+	sc->st.lines++;
+	if (sc->o.nports == 0) {
+		add_line_on(sc, line, len, sc->o.port);
 		return;
 	}
+	/* --ports: an address line becomes one target per port; other lines stay one. */
+	for (int i = 0; i < sc->o.nports; i++)
+		if (!add_line_on(sc, line, len, sc->o.ports[i]))
+			return;
 }
 
 void mxs_scanner_add_json(struct mxs_scanner *sc, const json_t *o)
@@ -742,7 +766,11 @@ struct mxs_scanner *mxs_scanner_new(struct event_base *base, const struct mxs_sc
 	sc->rng = sc->o.seed ? sc->o.seed : (uint64_t)mxs_wall_ms() ^ (uint64_t)getpid() << 32;
 	if (sc->rng == 0)
 		sc->rng = 0x9e3779b97f4a7c15ULL;
-	sc->proto = mxs_proto_find("smtp");
+	sc->proto = mxs_proto_find(sc->o.proto != NULL ? sc->o.proto : "smtp");
+	if (sc->proto == NULL) {
+		snprintf(err, errlen, "unknown protocol '%s'", sc->o.proto);
+		goto fail;
+	}
 	if (tls_client_init(&sc->tls, sc->o.profile, sc->o.ca_file, err, errlen) < 0)
 		goto fail;
 	sc->bl = mxs_blocklist_new();

@@ -7,12 +7,23 @@
 
 #include "timeutil.h"
 
-const struct mxs_proto *const mxs_protos[] = { &mxs_proto_smtp, NULL };
+const struct mxs_proto *const mxs_protos[] = {
+	&mxs_proto_smtp, &mxs_proto_submission, &mxs_proto_submissions,
+	&mxs_proto_imap, &mxs_proto_imaps, &mxs_proto_pop3, &mxs_proto_pop3s, NULL,
+};
 
 const struct mxs_proto *mxs_proto_find(const char *name)
 {
 	for (size_t i = 0; mxs_protos[i] != NULL; i++)
 		if (strcmp(mxs_protos[i]->name, name) == 0)
+			return mxs_protos[i];
+	return NULL;
+}
+
+const struct mxs_proto *mxs_proto_for_port(int port)
+{
+	for (size_t i = 0; mxs_protos[i] != NULL; i++)
+		if (mxs_protos[i]->default_port == port)
 			return mxs_protos[i];
 	return NULL;
 }

@@ -95,7 +95,10 @@ struct mxs_proto {
 /* The modules, NULL-terminated, and one by name (NULL when unknown). */
 extern const struct mxs_proto *const mxs_protos[];
 const struct mxs_proto *mxs_proto_find(const char *name);
-extern const struct mxs_proto mxs_proto_smtp;
+/* The module whose default port is port (smtp for 25, imaps for 993 ...), or NULL. */
+const struct mxs_proto *mxs_proto_for_port(int port);
+extern const struct mxs_proto mxs_proto_smtp, mxs_proto_submission, mxs_proto_submissions;
+extern const struct mxs_proto mxs_proto_imap, mxs_proto_imaps, mxs_proto_pop3, mxs_proto_pop3s;
 
 /* Helpers for modules (proto.c). */
 /* Send one line, CRLF appended, noted in the transcript. */

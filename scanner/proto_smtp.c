@@ -1,4 +1,6 @@
 /*
+ * The SMTP modules: smtp (25) and submission (587) speak STARTTLS, submissions (465)
+ * starts with TLS (RFC 8314) and then says greeting -> EHLO over TLS -> QUIT.
  * The SMTP module: greeting -> EHLO (-> HELO) -> STARTTLS -> [TLS stage] -> EHLO over
  * TLS -> QUIT. enter() sends a state's command; on_line() feeds a reply line to the
  * validating parser (smtp_reply.c) and, once the reply is complete, stores it in the
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_reply.h"
 #include "ehlo.h"
 #include "esc.h"
 #include "proto.h"
@@ -141,13 +144,30 @@ static int retry(struct mxs_conv *c)
 
 /* ---- reply handlers: one per state; the reply is already in the record ---- */
 
+/* TLS came first (submissions): no dialogue before it. */
+static bool implicit(const struct mxs_conv *c)
+{
+	return c->proto->tls_mode == MXS_TLS_IMPLICIT;
+}
+
+/* What AUTH the EHLO extensions offer; before TLS, PLAIN and LOGIN are the finding. */
+static void note_auth(struct mxs_conv *c, const struct strv *ext, bool tls)
+{
+	struct mxs_auth_rec *a = &c->rec->auth;
+
+	a->checked = true;
+	access_sasl_mechs(ext, tls ? &a->mechs_tls : &a->mechs);
+	if (!tls)
+		a->cleartext = strv_contains(&a->mechs, "PLAIN") || strv_contains(&a->mechs, "LOGIN");
+}
+
 static int greeting_reply(struct mxs_conv *c)
 {
 	const struct mxs_reply_rec *g = &c->rec->greeting;
 
 	mxs_conv_took(c, MXS_T_GREETING);
 	if (g->code == 220)
-		return SMTP_EHLO;
+		return implicit(c) ? SMTP_EHLO_TLS : SMTP_EHLO;
 	if (may_retry(c, g->code))
 		return retry(c);
 	return conclude(c, SMTP_GREETING, MXS_OUT_GREETING_REJECTED, true, "%s", last_line(g));
@@ -170,6 +190,7 @@ static int ehlo_reply(struct mxs_conv *c)
 		return SMTP_HELO;
 	}
 	ehlo_extensions(&e->reply.lines, &e->extensions);
+	note_auth(c, &e->extensions, false);
 	if ((mangled = ehlo_mangled_starttls(&e->extensions)) != NULL)
 		r->mangled_starttls = strdup(mangled);
 	if (ehlo_has_starttls(&e->extensions))
@@ -211,6 +232,7 @@ static int ehlo_tls_reply(struct mxs_conv *c)
 				last_line(&e->reply));
 	} else {
 		ehlo_extensions(&e->reply.lines, &e->extensions);
+		note_auth(c, &e->extensions, true);
 		next = conclude(c, SMTP_EHLO_TLS, MXS_OUT_SUCCESS, true, "%s", "");
 	}
 	/* The dialogue is complete: the probe ends in "done", whatever QUIT brings. */
@@ -280,8 +302,7 @@ static int smtp_on_line(struct mxs_conv *c, int st, const char *line, size_t len
 
 static int smtp_on_tls(struct mxs_conv *c)
 {
-	(void)c;
-	return SMTP_EHLO_TLS;
+	return implicit(c) ? SMTP_GREETING : SMTP_EHLO_TLS;
 }
 
 static int smtp_on_timeout(struct mxs_conv *c, int st, int ms)
@@ -303,6 +324,7 @@ static int smtp_on_timeout(struct mxs_conv *c, int st, int ms)
 
 static void smtp_init(struct mxs_conv *c)
 {
+	c->rec->proto = c->proto->name;
 	smtp_reply_init(reply_of(c));
 }
 
@@ -322,26 +344,48 @@ static void smtp_reset(struct mxs_conv *c)
 	r->ehlo.reply.present = false;
 	strv_free(&r->ehlo.extensions);
 	r->ehlo.verb = "EHLO";
+	strv_free(&r->auth.mechs);
+	strv_free(&r->auth.mechs_tls);
+	memset(&r->auth, 0, sizeof(r->auth));
 	smtp_reply_reset(reply_of(c));
 }
+
+#define SMTP_MODULE \
+	.nstates = SMTP_LAST, \
+	.state_names = smtp_state_names, \
+	.phases = smtp_phases, \
+	.clocks = smtp_clocks, \
+	.first_state = SMTP_GREETING, \
+	.quit_state = SMTP_QUIT, \
+	.line_max = SMTP_LINE_MAX, \
+	.state_size = sizeof(struct smtp), \
+	.init = smtp_init, \
+	.release = smtp_release, \
+	.reset = smtp_reset, \
+	.enter = smtp_enter, \
+	.on_line = smtp_on_line, \
+	.on_tls = smtp_on_tls, \
+	.on_timeout = smtp_on_timeout
+
+/* Message submission (RFC 6409): the same dialogue on 587. */
+const struct mxs_proto mxs_proto_submission = {
+	.name = "submission",
+	.default_port = 587,
+	.tls_mode = MXS_TLS_STARTTLS,
+	SMTP_MODULE,
+};
+
+/* Submission over implicit TLS (RFC 8314). */
+const struct mxs_proto mxs_proto_submissions = {
+	.name = "submissions",
+	.default_port = 465,
+	.tls_mode = MXS_TLS_IMPLICIT,
+	SMTP_MODULE,
+};
 
 const struct mxs_proto mxs_proto_smtp = {
 	.name = "smtp",
 	.default_port = 25,
 	.tls_mode = MXS_TLS_STARTTLS,
-	.nstates = SMTP_LAST,
-	.state_names = smtp_state_names,
-	.phases = smtp_phases,
-	.clocks = smtp_clocks,
-	.first_state = SMTP_GREETING,
-	.quit_state = SMTP_QUIT,
-	.line_max = SMTP_LINE_MAX,
-	.state_size = sizeof(struct smtp),
-	.init = smtp_init,
-	.release = smtp_release,
-	.reset = smtp_reset,
-	.enter = smtp_enter,
-	.on_line = smtp_on_line,
-	.on_tls = smtp_on_tls,
-	.on_timeout = smtp_on_timeout,
+	SMTP_MODULE,
 };

@@ -55,6 +55,8 @@ void mxs_record_free(struct mxs_record *r)
 	strv_free(&r->domains);
 	free(r->input);
 	free(r->detail);
+	strv_free(&r->auth.mechs);
+	strv_free(&r->auth.mechs_tls);
 	reply_rec_free(&r->greeting);
 	reply_rec_free(&r->starttls);
 	reply_rec_free(&r->ehlo.reply);

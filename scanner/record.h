@@ -25,6 +25,18 @@ struct mxs_ehlo_rec {
 	struct strv extensions;
 };
 
+/*
+ * Authentication offered by the server (every protocol module fills it once the
+ * capabilities before TLS are known): the SASL mechanisms, and the protocol's plain login
+ * command (IMAP LOGIN without LOGINDISABLED, POP3 USER), before and inside TLS.
+ */
+struct mxs_auth_rec {
+	bool checked;           /* capabilities were read (before TLS, or inside implicit TLS) */
+	struct strv mechs, mechs_tls;   /* upper-cased, escape form */
+	bool login, login_tls;
+	bool cleartext;         /* PLAIN or LOGIN mechanism, or the login command, before TLS */
+};
+
 struct mxs_cert_rec {
 	char sha256[65];
 	char *subject, *issuer, *serial, *sig_alg;
@@ -82,6 +94,7 @@ enum mxs_timing {
 struct mxs_record {
 	char ip[64];
 	int port;
+	const char *proto;      /* static: the protocol module's name; NULL without a probe */
 	char *mx;
 	struct strv mx_names, domains;
 	char *input;            /* escape form, only for bad-target */
@@ -96,6 +109,7 @@ struct mxs_record {
 	struct mxs_reply_rec greeting, starttls;
 	struct mxs_ehlo_rec ehlo, ehlo_tls;
 	struct mxs_tls_rec *tls;
+	struct mxs_auth_rec auth;
 	char *mangled_starttls;
 	bool starttls_echo;
 	long plaintext_after_starttls;

@@ -516,7 +516,8 @@ struct session *session_new(struct mxs_scanner *sc, struct mxs_target *t)
 		return NULL;
 	s->sc = sc;
 	s->id = ++sc->next_id;
-	s->proto = sc->proto;
+	/* A target may name its own protocol (docs/targets.md); else the scan's. */
+	s->proto = t->proto != NULL ? t->proto : sc->proto;
 	s->tgt = *t;
 	memset(t, 0, sizeof(*t));
 	s->timer = evtimer_new(sc->base, on_timer, s);

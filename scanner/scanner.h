@@ -15,8 +15,18 @@
 
 #include "outcome.h"
 
+#define MXS_PORTS_MAX 16
+
 struct mxs_scan_opts {
-	int port;                 /* default port (25) */
+	int port;                 /* default port (25, or the protocol's) */
+	const char *proto;        /* protocol module of every probe (proto.h); NULL: smtp */
+	/*
+	 * Address lines (not JSON targets) are probed on each of these ports, each with the
+	 * module whose default port it is (smtp when none), unless proto names one.
+	 */
+	int ports[MXS_PORTS_MAX];
+	int nports;
+	bool port_given;          /* the CLI was given --port: --proto keeps it */
 	int concurrency;          /* connections in flight at most */
 	double rate;              /* new connections per second, 0 = unlimited */
 	int per_ip;               /* connections at once per address */

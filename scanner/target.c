@@ -1,5 +1,7 @@
 #include "target.h"
 
+#include "proto.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -163,9 +165,16 @@ enum target_parse target_from_json(const json_t *o, int default_port, struct mxs
 	const json_t *port = json_object_get(o, "port");
 	const json_t *mx = json_object_get(o, "mx");
 	const char *blocked = json_string_value(json_object_get(o, "blocked"));
+	const json_t *proto = json_object_get(o, "proto");
 	int p = default_port;
 
 	memset(t, 0, sizeof(*t));
+	if (proto != NULL && !json_is_null(proto)) {
+		const char *name = json_string_value(proto);
+		if (name == NULL || (t->proto = mxs_proto_find(name)) == NULL)
+			return TARGET_BAD;
+		p = t->proto->default_port;
+	}
 	if (port != NULL) {
 		if (!json_is_integer(port))
 			return TARGET_BAD;
@@ -214,7 +223,7 @@ static enum target_parse parse_json(const char *line, size_t len, int default_po
 	r = target_from_json(o, default_port, t);
 	json_decref(o);
 	if (r == TARGET_BAD)
-		return bad(t, line, len, "JSON target without a valid ip, port, mx, domains or tlsa");
+		return bad(t, line, len, "JSON target without a valid ip, port, proto, mx, domains or tlsa");
 	return r;
 }
 

@@ -14,6 +14,8 @@
 #include "strv.h"
 #include "tls_client.h"
 
+struct mxs_proto;
+
 struct mxs_target {
 	struct sockaddr_storage sa;
 	socklen_t salen;
@@ -31,6 +33,7 @@ struct mxs_target {
 	 * follow-up probe the plan's name it sends in SNI (index + 1, 0: the first probe). */
 	int plan;
 	int sni_name;
+	const struct mxs_proto *proto; /* the target's own protocol; NULL: the scan's */
 };
 
 enum target_parse {
@@ -44,7 +47,10 @@ enum target_parse {
 enum target_parse target_parse_line(const char *line, size_t len, int default_port,
 				    struct mxs_target *t);
 
-/* Fill t from a JSON object of type "target"; returns TARGET_OK or TARGET_BAD. */
+/*
+ * Fill t from a JSON object of type "target"; returns TARGET_OK or TARGET_BAD. A "proto"
+ * key names the target's protocol module; its default port applies when "port" is absent.
+ */
 enum target_parse target_from_json(const json_t *o, int default_port, struct mxs_target *t);
 
 void target_free(struct mxs_target *t);

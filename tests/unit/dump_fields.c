@@ -95,6 +95,9 @@ static void full_record(void)
 	t->chain = calloc(1, sizeof(*t->chain));
 	t->chain[0].key_type = "EC";
 	r.mangled_starttls = strdup("XXXXXXXA");
+	r.proto = "smtp";
+	r.auth.checked = true;
+	strv_push(&r.auth.mechs, "PLAIN");
 	mxs_record_transcript(&r, 'S', false, 1, "220 hi", 6);
 	json = mxs_record_to_json(&r, &len);
 	printf("%s\n", json ? json : "");

@@ -50,10 +50,9 @@ static const struct mxs_proto *smtp(void)
 	return p;
 }
 
-static struct harness *h_new(bool fqdn, int retries)
+static struct harness *h_new_p(const struct mxs_proto *p, bool fqdn, int retries)
 {
 	struct harness *h = calloc(1, sizeof(*h));
-	const struct mxs_proto *p = smtp();
 
 	mxs_record_init(&h->rec);
 	h->rec.attempts = 1;
@@ -74,6 +73,11 @@ static struct harness *h_new(bool fqdn, int retries)
 	h->rec.phase = p->phases[h->state];
 	p->enter(&h->conv, h->state);
 	return h;
+}
+
+static struct harness *h_new(bool fqdn, int retries)
+{
+	return h_new_p(smtp(), fqdn, retries);
 }
 
 static void h_free(struct harness *h)
@@ -294,16 +298,87 @@ static void case10_timeouts(void **st)
 	h_free(h);
 }
 
-/* 11: the module table finds SMTP by name and knows no other protocol yet. */
+/* 11: the module table finds every module by name, and no unknown one. */
 static void case11_table(void **st)
 {
 	(void)st;
 	assert_ptr_equal(mxs_proto_find("smtp"), &mxs_proto_smtp);
-	assert_null(mxs_proto_find("imap"));
+	assert_ptr_equal(mxs_proto_find("submission"), &mxs_proto_submission);
+	assert_ptr_equal(mxs_proto_find("submissions"), &mxs_proto_submissions);
+	assert_ptr_equal(mxs_proto_find("imap"), &mxs_proto_imap);
+	assert_ptr_equal(mxs_proto_find("imaps"), &mxs_proto_imaps);
+	assert_ptr_equal(mxs_proto_find("pop3"), &mxs_proto_pop3);
+	assert_ptr_equal(mxs_proto_find("pop3s"), &mxs_proto_pop3s);
+	assert_null(mxs_proto_find("smtps"));
+	assert_int_equal(mxs_proto_submission.default_port, 587);
+	assert_int_equal(mxs_proto_submissions.default_port, 465);
+	assert_int_equal(mxs_proto_submissions.tls_mode, MXS_TLS_IMPLICIT);
 	assert_int_equal(mxs_proto_smtp.default_port, 25);
 	assert_int_equal(mxs_proto_smtp.tls_mode, MXS_TLS_STARTTLS);
 	for (int i = 0; i < mxs_proto_smtp.nstates; i++)
 		assert_non_null(mxs_proto_smtp.state_names[i]);
+}
+
+/* 12: submission (587): AUTH PLAIN LOGIN before TLS is the finding; AUTH inside TLS noted. */
+static void case12_submission_auth(void **st)
+{
+	struct harness *h = h_new_p(&mxs_proto_submission, true, 2);
+	(void)st;
+	server(h, "220 smtp.example.net ESMTP\r\n");
+	expect_sent(h, "EHLO scanner.example.org\r\n");
+	server(h, "250-smtp.example.net\r\n250-AUTH PLAIN login CRAM-MD5\r\n250-AUTH=LOGIN\r\n250 STARTTLS\r\n");
+	expect_sent(h, "STARTTLS\r\n");
+	assert_true(h->rec.auth.checked);
+	assert_true(h->rec.auth.cleartext);
+	assert_false(h->rec.auth.login);
+	assert_int_equal((int)h->rec.auth.mechs.n, 3);
+	assert_string_equal(h->rec.auth.mechs.v[1], "LOGIN");
+	assert_string_equal(h->rec.auth.mechs.v[2], "CRAM-MD5");
+	server(h, "220 go ahead\r\n");
+	assert_int_equal(h->state, MXS_NEXT_TLS);
+	h->conv.tls = true;
+	follow(h, h->conv.proto->on_tls(&h->conv));
+	expect_sent(h, "EHLO scanner.example.org\r\n");
+	server(h, "250-smtp.example.net\r\n250 AUTH SCRAM-SHA-256 PLAIN\r\n");
+	expect_sent(h, "QUIT\r\n");
+	assert_int_equal(h->rec.outcome, MXS_OUT_SUCCESS);
+	assert_string_equal(h->rec.proto, "submission");
+	assert_int_equal((int)h->rec.auth.mechs_tls.n, 2);
+	assert_true(h->rec.auth.cleartext);
+	h_free(h);
+
+	/* AUTH only after TLS: no cleartext exposure. */
+	h = h_new_p(&mxs_proto_submission, true, 2);
+	server(h, "220 mx\r\n");
+	server(h, "250-mx\r\n250 STARTTLS\r\n");
+	expect_sent(h, "EHLO scanner.example.org\r\nSTARTTLS\r\n");
+	assert_true(h->rec.auth.checked);
+	assert_false(h->rec.auth.cleartext);
+	assert_int_equal((int)h->rec.auth.mechs.n, 0);
+	h_free(h);
+}
+
+/* 13: submissions (465): TLS first, then the greeting and EHLO inside it, then QUIT. */
+static void case13_submissions(void **st)
+{
+	struct harness *h = h_new_p(&mxs_proto_submissions, true, 2);
+	(void)st;
+	h->conv.tls = true;
+	/* the runner starts TLS at connect; the module speaks once the handshake is done */
+	follow(h, h->conv.proto->on_tls(&h->conv));
+	assert_int_equal(h->state, 0);
+	expect_sent(h, "");
+	server(h, "220 smtp.example.net ESMTP\r\n");
+	expect_sent(h, "EHLO scanner.example.org\r\n");
+	server(h, "250-smtp.example.net\r\n250 AUTH PLAIN LOGIN\r\n");
+	expect_sent(h, "QUIT\r\n");
+	assert_int_equal(h->rec.outcome, MXS_OUT_SUCCESS);
+	assert_int_equal(h->rec.phase, MXS_PHASE_DONE);
+	assert_false(h->rec.ehlo.reply.present);
+	assert_true(h->rec.ehlo_tls.reply.present);
+	assert_false(h->rec.auth.cleartext);
+	assert_int_equal((int)h->rec.auth.mechs_tls.n, 2);
+	h_free(h);
 }
 
 int main(void)
@@ -320,6 +395,8 @@ int main(void)
 		cmocka_unit_test(case9_literal),
 		cmocka_unit_test(case10_timeouts),
 		cmocka_unit_test(case11_table),
+		cmocka_unit_test(case12_submission_auth),
+		cmocka_unit_test(case13_submissions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

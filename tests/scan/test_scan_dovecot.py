@@ -1,0 +1,171 @@
+"""
+The imap, imaps, pop3 and pop3s modules against real Dovecot instances on loopback, each
+verdict compared with `openssl s_client` (-starttls imap|pop3, or implicit TLS) run by the
+test against the same port: the same success or failure, TLS version, cipher and
+certificate verification. Dovecot's log is a second witness: every probe logs out
+without an authentication attempt. Exit 77 (skipped) where Dovecot cannot run.
+"""
+import json
+import re
+import subprocess
+import sys
+import unittest
+
+import dovecot
+from scanrun import scan
+
+PROTOS = ("imap", "imaps", "pop3", "pop3s")
+STARTTLS = {"imap": "imap", "pop3": "pop3"}
+
+
+def targets(dc, protos=PROTOS):
+    return "".join(json.dumps({"type": "target", "ip": dc.addr, "port": dc.ports[p], "proto": p,
+                               "mx": dc.hostname}) + "\n" for p in protos)
+
+
+def scan_dovecot(dc, protos=PROTOS):
+    recs, err, rc = scan(["--no-default-blocklist", "--ca-file", dc.ca_file,
+                          "--ehlo-name", "scanner.mxsurvey.test", "--quiet"], targets(dc, protos))
+    assert rc == 0, err
+    by = {r["proto"]: r for r in recs}
+    assert sorted(by) == sorted(protos), recs
+    return by
+
+
+def s_client(dc, proto):
+    """openssl s_client's verdict on the same port: None when no TLS session came up."""
+    cmd = ["openssl", "s_client", "-connect", f"{dc.addr}:{dc.ports[proto]}", "-brief",
+           "-CAfile", dc.ca_file, "-verify_hostname", dc.hostname]
+    if proto in STARTTLS:
+        cmd += ["-starttls", STARTTLS[proto]]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    out = p.stderr + p.stdout
+    if "CONNECTION ESTABLISHED" not in out:
+        return None
+    return {"version": re.search(r"Protocol version: (\S+)", out).group(1),
+            "cipher": re.search(r"Ciphersuite: (\S+)", out).group(1),
+            "verified": "Verification: OK" in out}
+
+
+class ScanDovecot(unittest.TestCase):
+    def same_as_s_client(self, dc, rec):
+        ref = s_client(dc, rec["proto"])
+        if rec["outcome"] != "success":
+            self.assertIsNone(ref, rec)
+            return
+        self.assertIsNotNone(ref, f"s_client found no TLS where we found {rec['tls']}")
+        t = rec["tls"]
+        self.assertEqual((t["version"], t["cipher_openssl"]), (ref["version"], ref["cipher"]))
+        self.assertEqual(t["trusted"] and t["name_match"], ref["verified"])
+
+    def check_clean_logout(self, dc):
+        log = dc.log()
+        self.assertNotRegex(log, r"auth failed|Authentication failure|Login: user=")
+        self.assertNotIn("rip=127.0.0.1, lip=127.0.0.1", log)   # not counted as a secure local client
+
+    def test_default_plaintext_disabled(self):
+        """ssl = yes, disable_plaintext_auth = yes: STARTTLS, no login before it."""
+        with dovecot.Dovecot("127.0.210.1") as dc:
+            by = scan_dovecot(dc)
+            for p in PROTOS:
+                rec = by[p]
+                self.assertEqual(rec["outcome"], "success", rec["detail"])
+                self.assertEqual(rec["phase"], "done")
+                self.assertTrue(rec["tls"]["trusted"])
+                self.assertTrue(rec["tls"]["name_match"])
+                self.assertFalse(rec["auth"]["cleartext"], rec["auth"])
+                self.assertEqual(rec["auth"]["mechanisms_tls"], ["PLAIN", "LOGIN"])
+                self.assertTrue(rec["auth"]["login_tls"])
+                self.same_as_s_client(dc, rec)
+            imap = by["imap"]
+            self.assertIn("STARTTLS", imap["ehlo"]["extensions"])
+            self.assertIn("LOGINDISABLED", imap["ehlo"]["extensions"])
+            self.assertEqual(imap["ehlo"]["verb"], "CAPABILITY")
+            self.assertEqual(imap["auth"]["mechanisms"], [])
+            self.assertFalse(imap["auth"]["login"])
+            self.assertRegex(imap["greeting"]["lines"][0], r"^\* OK .*Dovecot")
+            self.assertEqual(by["pop3"]["ehlo"]["verb"], "CAPA")
+            self.assertIn("STLS", by["pop3"]["ehlo"]["extensions"])
+            self.assertNotIn("USER", by["pop3"]["ehlo"]["extensions"])
+            for p in ("imaps", "pop3s"):
+                self.assertIsNone(by[p]["ehlo"])
+                self.assertIsNone(by[p]["starttls"])
+            self.check_clean_logout(dc)
+
+    def test_plaintext_allowed(self):
+        """disable_plaintext_auth = no: LOGIN, USER and PLAIN before TLS, the finding."""
+        with dovecot.Dovecot("127.0.210.2", disable_plaintext_auth=False) as dc:
+            by = scan_dovecot(dc)
+            for p in ("imap", "pop3"):
+                a = by[p]["auth"]
+                self.assertEqual(by[p]["outcome"], "success", by[p]["detail"])
+                self.assertTrue(a["cleartext"], a)
+                self.assertTrue(a["login"], a)
+                self.assertEqual(a["mechanisms"], ["PLAIN", "LOGIN"])
+                self.same_as_s_client(dc, by[p])
+            for p in ("imaps", "pop3s"):
+                self.assertFalse(by[p]["auth"]["cleartext"])
+            self.assertNotIn("LOGINDISABLED", by["imap"]["ehlo"]["extensions"])
+            self.assertIn("USER", by["pop3"]["ehlo"]["extensions"])
+
+    def test_ssl_required(self):
+        """ssl = required: STARTTLS works, nothing offered for login before it."""
+        with dovecot.Dovecot("127.0.210.3", ssl="required") as dc:
+            by = scan_dovecot(dc)
+            for p in PROTOS:
+                self.assertEqual(by[p]["outcome"], "success", by[p]["detail"])
+                self.assertFalse(by[p]["auth"]["cleartext"])
+                self.same_as_s_client(dc, by[p])
+
+    def test_implicit_tls_only(self):
+        """Only 993 and 995 listen: the STARTTLS ports refuse the connection."""
+        with dovecot.Dovecot("127.0.210.4", implicit_only=True) as dc:
+            by = scan_dovecot(dc)
+            for p in ("imap", "pop3"):
+                self.assertEqual(by[p]["outcome"], "connection-refused")
+                self.same_as_s_client(dc, by[p])
+            for p in ("imaps", "pop3s"):
+                self.assertEqual(by[p]["outcome"], "success", by[p]["detail"])
+                self.same_as_s_client(dc, by[p])
+
+    def test_no_tls(self):
+        """ssl = no: no STARTTLS, no STLS; the implicit ports fail the handshake."""
+        with dovecot.Dovecot("127.0.210.5", ssl="no", disable_plaintext_auth=False) as dc:
+            by = scan_dovecot(dc, ("imap", "pop3"))
+            for p in ("imap", "pop3"):
+                self.assertEqual(by[p]["outcome"], "no-starttls", by[p]["detail"])
+                self.assertEqual(by[p]["phase"], "ehlo")
+                self.assertIsNone(by[p]["tls"])
+                self.assertTrue(by[p]["auth"]["cleartext"])
+                self.same_as_s_client(dc, by[p])
+
+    def test_cli_proto_and_ports(self):
+        """--proto for a bare address list (its port unless --port), --ports expands a line."""
+        with dovecot.Dovecot("127.0.210.6") as dc:
+            common = ["--no-default-blocklist", "--ca-file", dc.ca_file, "--quiet"]
+            recs, err, _ = scan(common + ["--proto", "pop3", "--port", str(dc.ports["pop3"])],
+                                f"{dc.addr},{dc.hostname}\n")
+            self.assertEqual([(r["proto"], r["port"], r["outcome"]) for r in recs],
+                             [("pop3", dc.ports["pop3"], "success")])
+            recs, err, _ = scan(common + ["--proto", "imaps", "--ports",
+                                          f"{dc.ports['imaps']},{dc.ports['imap']}"],
+                                f"{dc.addr},{dc.hostname}\n")
+            got = sorted((r["port"], r["proto"], r["outcome"]) for r in recs)
+            self.assertEqual(got, sorted([(dc.ports["imaps"], "imaps", "success"),
+                                          (dc.ports["imap"], "imaps", "handshake-error")]))
+            # without --proto each port takes the protocol it is the default port of
+            recs, err, _ = scan(common + ["--ports", "993,587"], "127.0.210.7\n")
+            self.assertEqual(sorted((r["port"], r["proto"]) for r in recs),
+                             [(587, "submission"), (993, "imaps")])
+            p = subprocess.run([scan.__globals__["MXS_BIN"], "scan", "--proto", "smtps"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("unknown --proto 'smtps'", p.stderr)
+
+
+if __name__ == "__main__":
+    reason = dovecot.available()
+    if reason:
+        print(f"SKIP: {reason}")
+        sys.exit(77)
+    unittest.main(verbosity=2)
