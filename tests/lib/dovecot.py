@@ -112,6 +112,11 @@ service pop3-login {{
     ssl = yes
   }}
 }}
+service auth {{
+  unix_listener {dir}/auth-client {{
+    mode = 0666
+  }}
+}}
 service anvil {{
   chroot =
 }}
@@ -144,6 +149,11 @@ class Dovecot:
         self.key_type = key_type
         self.dir = self.proc = self.watchdog = None
         self.ports = {}
+
+    @property
+    def auth_socket(self):
+        """The SASL socket Postfix can use (smtpd_sasl_type = dovecot)."""
+        return os.path.join(self.dir, "auth-client")
 
     def log(self):
         try:

@@ -123,13 +123,17 @@ class Postfix:
     main_cf: extra main.cf settings {name: value}, applied last.
     delivery: also run the smtp client and the virtual delivery agent (master.cf), for
         instances that relay mail or deliver it into a mailbox file.
+    services: further smtpd services of master.cf, {name: {option: value}} (each a
+        `-o option=value`), each on its own free port of addr, in self.service_ports
+        (e.g. {"submission": {"smtpd_tls_security_level": "encrypt"},
+               "smtps": {"smtpd_tls_wrappermode": "yes"}}).
     """
 
     START_TIMEOUT = 30.0
     STOP_TIMEOUT = 20.0
 
     def __init__(self, addr="127.0.0.1", port=None, myhostname=None, ca_dir=None,
-                 key_type="ec", main_cf=None, delivery=False):
+                 key_type="ec", main_cf=None, delivery=False, services=None):
         reason = available()
         if reason:
             raise PostfixUnavailable(reason)
@@ -141,6 +145,8 @@ class Postfix:
         self.ca_dir = ca_dir
         self.key_type = key_type
         self.main_cf = dict(main_cf or {})
+        self.services = dict(services or {})
+        self.service_ports = {}
         self.delivery = delivery
         self.dir = None
         self.proc = None
@@ -257,6 +263,12 @@ class Postfix:
         listen = f"[{self.addr}]:{self.port}" if v6 else f"{self.addr}:{self.port}"
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write(MASTER_CF.format(listen=listen))
+            for name, opts in self.services.items():
+                port = self.service_ports.setdefault(name, free_port(self.addr))
+                where = f"[{self.addr}]:{port}" if v6 else f"{self.addr}:{port}"
+                f.write(f"{where} inet n - n - - smtpd -o syslog_name=postfix/{name}\n")
+                for k, v in opts.items():
+                    f.write(f"  -o {k}={v}\n")
             if self.delivery:
                 f.write(MASTER_CF_DELIVERY)
 

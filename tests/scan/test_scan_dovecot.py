@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import dovecot
@@ -161,6 +162,50 @@ class ScanDovecot(unittest.TestCase):
                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("unknown --proto 'smtps'", p.stderr)
+
+    def test_service_views(self):
+        """--db: the rows carry proto and auth; the v_service_* views count them, and the
+        SMTP view v_addr leaves them out."""
+        from pg import PgCluster, private_env
+        from scanrun import MXS_BIN
+        with tempfile.TemporaryDirectory() as tmp, PgCluster() as pg, \
+                dovecot.Dovecot("127.0.210.8", disable_plaintext_auth=False) as open_dc, \
+                dovecot.Dovecot("127.0.210.9", implicit_only=True) as tls_dc:
+            text = targets(open_dc) + targets(tls_dc)
+            p = subprocess.run([MXS_BIN, "scan", "--no-default-blocklist", "--ca-file", open_dc.ca_file,
+                                "--quiet", "--db", pg.url, "--label", "svc"], input=text.encode(),
+                               env=private_env(tmp), capture_output=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            q = lambda sql: pg.query(sql.replace("SCAN", "(SELECT id FROM scans WHERE label = 'svc')"))
+            self.assertEqual(q("SELECT proto, count(*) FROM results WHERE scan_id = SCAN "
+                               "GROUP BY 1 ORDER BY 1"),
+                             [["imap", "2"], ["imaps", "2"], ["pop3", "2"], ["pop3s", "2"]])
+            self.assertEqual(q("SELECT count(*) FROM v_addr WHERE scan_id = SCAN"), [["0"]])
+            # 127.0.210.8 both ways; 127.0.210.9 implicit only (tls_dc's certificate is
+            # signed by another CA: untrusted, counted in v_service_certs)
+            self.assertEqual(q("SELECT service, tls_addresses, starttls_only, implicit_only, both_modes, "
+                               "implicit_pct FROM v_service_tls_mode WHERE scan_id = SCAN ORDER BY 1"),
+                             [["imap", "2", "0", "1", "1", "100.0"], ["pop3", "2", "0", "1", "1", "100.0"]])
+            self.assertEqual(q("SELECT proto, with_capabilities, cleartext, login_command, "
+                               "plain_or_login_mechanism FROM v_service_cleartext_auth "
+                               "WHERE scan_id = SCAN ORDER BY 1"),
+                             [["imap", "1", "1", "1", "1"], ["pop3", "1", "1", "1", "1"]])
+            self.assertEqual(q("SELECT proto, tls_results, valid, untrusted FROM v_service_certs "
+                               "WHERE scan_id = SCAN ORDER BY 1"),
+                             [["imap", "1", "1", "0"], ["imaps", "2", "1", "1"],
+                              ["pop3", "1", "1", "0"], ["pop3s", "2", "1", "1"]])
+            self.assertEqual(q("SELECT proto, tls_version, results FROM v_service_versions "
+                               "WHERE scan_id = SCAN ORDER BY 1"),
+                             [["imap", "TLSv1.3", "1"], ["imaps", "TLSv1.3", "2"],
+                              ["pop3", "TLSv1.3", "1"], ["pop3s", "TLSv1.3", "2"]])
+            r = subprocess.run([MXS_BIN, "report", "--db", pg.url, "--format", "json"],
+                               env=private_env(tmp), capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            sec = {s["id"]: s for s in json.loads(r.stdout)["sections"]}["services"]
+            self.assertEqual(sec["columns"], ["proto", "results", "open", "tls", "tls_pct",
+                                              "cleartext_auth", "cert_valid"])
+            self.assertEqual(sec["rows"], [["imap", 2, 1, 1, 100.0, 1, 1], ["imaps", 2, 2, 2, 100.0, 0, 1],
+                                           ["pop3", 2, 1, 1, 100.0, 1, 1], ["pop3s", 2, 2, 2, 100.0, 0, 1]])
 
 
 if __name__ == "__main__":
