@@ -256,6 +256,27 @@ const struct fb_behaviour fb_behaviours[FB_LAST] = {
 		.tls = FB_TLS_12_STATIC_RSA,
 		.leaf = FB_LEAF_RSA,
 	},
+	[FB_CAPA_FLOOD] = {
+		.name = "capability-flood",
+		.about = "IMAP/POP3: the capability answer never ends (untagged lines; CAPA without '.')",
+		.ehlo = FB_EHLO_FLOOD,
+		.outcome = FB_OUT_PROTOCOL_ERROR,
+		.phase = FB_PHASE_EHLO,
+	},
+	[FB_HUGE_LINE] = {
+		.name = "huge-line",
+		.about = "IMAP/POP3: a 10 MiB line in the capability answer",
+		.ehlo = FB_EHLO_HUGE,
+		.outcome = FB_OUT_PROTOCOL_ERROR,
+		.phase = FB_PHASE_EHLO,
+	},
+	[FB_STARTTLS_STALL] = {
+		.name = "starttls-stall",
+		.about = "IMAP/POP3: STARTTLS/STLS is read and never answered",
+		.starttls_stall = 1,
+		.outcome = FB_OUT_STARTTLS_TIMEOUT,
+		.phase = FB_PHASE_STARTTLS,
+	},
 };
 
 /*
@@ -443,10 +464,15 @@ uint64_t fb_mix64(uint64_t x)
 
 enum fb_id fb_pick(uint32_t key, uint64_t seed)
 {
+	return fb_pick_n(key, seed, FB_SMTP_LAST);
+}
+
+enum fb_id fb_pick_n(uint32_t key, uint64_t seed, int n)
+{
 	uint64_t total = 0, r;
 
 	if (seed == 0)
-		return (enum fb_id)((key & 0xff) % FB_LAST);
+		return (enum fb_id)((key & 0xff) % (unsigned)n);
 	for (size_t i = 0; i < sizeof(fb_mix) / sizeof(fb_mix[0]); i++)
 		total += fb_mix[i].weight;
 	r = fb_mix64(fb_mix64(seed) ^ key) % total;

@@ -52,8 +52,15 @@ enum fb_id {
 	FB_UNSOLICITED_DATA,
 	FB_DHE_1024,
 	FB_STATIC_RSA,
+	/* The SMTP family (smtp, submission, submissions) serves the ones above; IMAP and
+	 * POP3 (fproto.h) also these, which break their capability and STARTTLS exchanges. */
+	FB_CAPA_FLOOD,
+	FB_HUGE_LINE,
+	FB_STARTTLS_STALL,
 	FB_LAST
 };
+
+#define FB_SMTP_LAST FB_CAPA_FLOOD   /* behaviours of the SMTP family: 0 .. FB_SMTP_LAST-1 */
 
 /* How the greeting is produced. */
 enum fb_greeting {
@@ -70,6 +77,8 @@ enum fb_ehlo {
 	FB_EHLO_RST,        /* read EHLO, then reset the connection (SO_LINGER 0) */
 	FB_EHLO_502,        /* EHLO -> 502, HELO -> 250 (an old or broken server) */
 	FB_EHLO_503_ALL,    /* every command but QUIT -> 503 (after a 554 greeting) */
+	FB_EHLO_FLOOD,      /* the capability answer never ends (IMAP/POP3: fproto.h) */
+	FB_EHLO_HUGE,       /* the capability answer holds a FB_HUGE_LINE_BYTES line */
 };
 
 /* What follows a 2xx reply to STARTTLS. */
@@ -175,6 +184,7 @@ struct fb_behaviour {
 	enum fb_ehlo ehlo;
 	const char *const *extensions;         /* NULL: the normal list with STARTTLS */
 	struct fb_bytes starttls_reply;        /* NULL: 220 if STARTTLS is advertised, else 502 */
+	int starttls_stall;                    /* STARTTLS is read and never answered */
 	enum fb_after_starttls after_starttls;
 	enum fb_tls_id tls;
 	enum fb_leaf_id leaf;
@@ -188,6 +198,7 @@ struct fb_behaviour {
 #define FB_WILDCARD "*.fleet.test"          /* SAN of the valid leaves */
 #define FB_TRICKLE_MS 500
 #define FB_LONG_LINE_BYTES (1024 * 1024)
+#define FB_HUGE_LINE_BYTES (10 * 1024 * 1024)
 #define FB_NOT_TLS "this is not TLS\r\n"
 #define FB_EARLY_TALKER "520 5.5.1 Protocol error: talked too early\r\n"
 
@@ -212,8 +223,14 @@ int fb_speaks_tls(const struct fb_behaviour *b);
 int fb_find(const char *name);
 
 /*
+ * The behaviour of an address among the first n of the table (FB_SMTP_LAST or FB_LAST).
+ * Seed 0: the last octet modulo n. Other seeds: the weighted mix (only SMTP behaviours).
+ */
+enum fb_id fb_pick_n(uint32_t key, uint64_t seed, int n);
+
+/*
  * The behaviour of an address. key is the IPv4 address in host order (for IPv6, its low
- * 32 bits). Seed 0: the last octet modulo FB_LAST, so 127.0.0.K serves behaviour K.
+ * 32 bits). Seed 0: the last octet modulo FB_SMTP_LAST, so 127.0.0.K serves behaviour K.
  * Other seeds: a hash of (key, seed) draws from the weighted mix in behaviour.c.
  */
 enum fb_id fb_pick(uint32_t key, uint64_t seed);

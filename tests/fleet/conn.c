@@ -15,6 +15,7 @@
 
 #include "esc.h"
 #include "fault.h"
+#include "fproto.h"
 #include "log.h"
 #include "monotime.h"
 #include "wire.h"
@@ -75,6 +76,8 @@ struct fconn {
 	struct fconn *prev, *next;        /* fl->conns */
 	unsigned long long id;
 	const struct fb_behaviour *b;
+	const struct fp_proto *p;         /* the protocol the fleet speaks (--proto) */
+	struct fleet_addr laddr;          /* the local address (421-then-ok counts per address) */
 	struct fb_fault fault;            /* where this address stalls or drops, if it does */
 	char local[FLEET_ADDR_STRLEN];
 	evutil_socket_t fd;
@@ -85,6 +88,13 @@ struct fconn {
 	struct event *idle;
 	enum fc_state state;
 	size_t step;                      /* greeting lines or stream bytes sent so far */
+	/* A stream (FC_STREAM): head once, then fill_len bytes of fill, then tail and back to
+	 * the command state; or, with repeat, that line forever. */
+	struct fb_bytes head, repeat;
+	char fill;
+	size_t fill_len;
+	char tail[96];
+	int trickle;                      /* the greeting trickles (FB_GREET_TRICKLE) */
 	int64_t reset_due_us;             /* FC_RESET: when the RST leaves (monotime.h) */
 	int half_closed;
 	int tls;
@@ -170,19 +180,38 @@ static void log_openssl_errors(struct fconn *c)
 	ERR_clear_error();
 }
 
+static enum fp_dialect dialect(const struct fconn *c)
+{
+	return c->p->dialect;
+}
+
+/* A line in the dialect: SMTP's, IMAP's (untagged) or POP3's. */
+static void conn_say(struct fconn *c, const char *smtp, const char *imap, const char *pop3)
+{
+	conn_sends(c, dialect(c) == FP_DIALECT_IMAP ? imap : dialect(c) == FP_DIALECT_POP3 ? pop3 : smtp);
+}
+
 /* ---- Greeting */
+
+static const struct fb_bytes *greeting_lines(const struct fconn *c, const struct fb_behaviour *b)
+{
+	return dialect(c) == FP_DIALECT_SMTP ? fb_greeting_lines(b) : fp_greeting(b, dialect(c));
+}
 
 static enum fc_state greeting_done(struct fconn *c)
 {
-	if (c->b->unsolicited.p != NULL)
-		conn_sendb(c, c->b->unsolicited); /* queued behind the greeting: one write */
+	struct fb_bytes extra = dialect(c) == FP_DIALECT_SMTP ? c->b->unsolicited
+			      : fp_unsolicited(c->b, dialect(c));
+
+	if (extra.p != NULL)
+		conn_sendb(c, extra); /* queued behind the greeting: one write */
 	return c->b->close_after_greeting ? FC_CLOSING : FC_COMMAND;
 }
 
 /* Send the next greeting line(s): all at once, or one per pause. */
 static enum fc_state greeting_step(struct fconn *c)
 {
-	const struct fb_bytes *lines = fb_greeting_lines(c->b);
+	const struct fb_bytes *lines = greeting_lines(c, c->b);
 	size_t nlines = 0;
 
 	while (lines[nlines].p != NULL)
@@ -211,7 +240,8 @@ static enum fc_state greeting_read(struct fconn *c)
 {
 	if (c->b->pause_lines) {
 		discard_input(c);
-		conn_sends(c, FB_EARLY_TALKER);
+		conn_say(c, FB_EARLY_TALKER, "* BYE Protocol error: talked too early\r\n",
+			 "-ERR Protocol error: talked too early\r\n");
 		return FC_CLOSING;
 	}
 	/* Keep it for the command state, within reason. */
@@ -235,34 +265,50 @@ static void queue_repeated(struct fconn *c, char byte, size_t n)
 	conn_touch(c);
 }
 
-/* Queue the next part of a long-line or endless greeting. */
+/* Queue the next part of a stream (a long line, an endless greeting or capability list). */
 static enum fc_state stream_fill(struct fconn *c)
 {
-	struct fb_bytes first = fb_greeting_lines(c->b)[0];
-
-	if (c->b->greeting == FB_GREET_ENDLESS) {
+	if (c->trickle)
+		return FC_STREAM; /* the trickle runs on its timer */
+	if (c->head.p != NULL) {
+		conn_sendb(c, c->head);
+		c->head.p = NULL;
+	}
+	if (c->repeat.p != NULL) {
 		for (int i = 0; i < ENDLESS_BATCH; i++)
-			conn_sendb(c, first);
+			conn_sendb(c, c->repeat);
 		return FC_STREAM;
 	}
-	if (c->b->greeting != FB_GREET_LONG_LINE)
-		return FC_STREAM; /* the trickle runs on its timer */
-	if (c->step == 0)
-		conn_sendb(c, first);
-	if (c->step < FB_LONG_LINE_BYTES) {
-		size_t n = FB_LONG_LINE_BYTES - c->step;
+	if (c->step < c->fill_len) {
+		size_t n = c->fill_len - c->step;
 		n = n < STREAM_CHUNK ? n : STREAM_CHUNK;
-		queue_repeated(c, 'A', n);
+		queue_repeated(c, c->fill, n);
 		c->step += n;
 		return FC_STREAM;
 	}
-	conn_sends(c, "\r\n");
+	conn_sends(c, c->tail);
+	c->fill_len = 0;
+	c->step = 0;
 	return FC_COMMAND;
+}
+
+/* A stream: head, then n bytes of fill and tail (the command state follows), or with
+ * repeat that line forever. */
+static enum fc_state start_stream(struct fconn *c, struct fb_bytes head, struct fb_bytes repeat,
+				  size_t n, const char *tail)
+{
+	c->head = head;
+	c->repeat = repeat;
+	c->fill = 'A';
+	c->fill_len = n;
+	c->step = 0;
+	snprintf(c->tail, sizeof(c->tail), "%s", tail);
+	return FC_STREAM;
 }
 
 static enum fc_state trickle_step(struct fconn *c)
 {
-	struct fb_bytes first = fb_greeting_lines(c->b)[0];
+	struct fb_bytes first = greeting_lines(c, c->b)[0];
 	char byte = c->step < first.len ? first.p[c->step] : '.';
 
 	conn_send(c, &byte, 1);
@@ -273,7 +319,7 @@ static enum fc_state trickle_step(struct fconn *c)
 
 static enum fc_state enter_stream(struct fconn *c)
 {
-	return c->b->greeting == FB_GREET_TRICKLE ? trickle_step(c) : stream_fill(c);
+	return c->trickle ? trickle_step(c) : stream_fill(c);
 }
 
 /* ---- SMTP commands */
@@ -284,9 +330,17 @@ static enum fc_state cmd_ehlo(struct fconn *c, const char *arg)
 	struct evbuffer *reply;
 	int nlines = 0;
 
+	static const struct fb_bytes none = { NULL, 0 };
+
 	switch (c->b->ehlo) {
 	case FB_EHLO_RST:
 		return FC_RESET;
+	case FB_EHLO_FLOOD:
+		return start_stream(c, (struct fb_bytes)FB_BYTES("250-" FB_MX_HOST "\r\n"),
+				    (struct fb_bytes)FB_BYTES("250-FLOOD\r\n"), 0, "");
+	case FB_EHLO_HUGE:
+		return start_stream(c, (struct fb_bytes)FB_BYTES("250-"), none, FB_HUGE_LINE_BYTES,
+				    "\r\n250 OK\r\n");
 	case FB_EHLO_502:
 		conn_sends(c, "502 5.5.2 Error: command not recognized\r\n");
 		return c->state;
@@ -328,6 +382,8 @@ static enum fc_state cmd_starttls(struct fconn *c, const char *arg)
 		conn_sends(c, "502 5.5.1 Error: command not implemented\r\n");
 		return c->state;
 	}
+	if (c->b->starttls_stall)
+		return FC_SILENT;
 	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer (CVE-2011-0411). */
 	discard_input(c);
 	conn_sendb(c, reply);
@@ -401,6 +457,137 @@ static enum fc_state run_command(struct fconn *c, const char *line)
 	return c->state;
 }
 
+/* ---- IMAP and POP3 commands (the behaviours' renditions are in fproto.c) */
+
+/* STARTTLS/STLS: the behaviour's answer, then TLS, a stall, junk, or more commands. */
+static enum fc_state access_starttls(struct fconn *c, const char *tag)
+{
+	char reply[256];
+	int go_ahead;
+	size_t n;
+
+	/* A POP3 server without CAPA (ehlo-reject) may still take STLS; an IMAP one may not. */
+	if (c->tls || !fp_offers_starttls(c->b, dialect(c)) || c->b->ehlo == FB_EHLO_503_ALL ||
+	    (c->b->ehlo == FB_EHLO_502 && dialect(c) == FP_DIALECT_IMAP)) {
+		if (dialect(c) == FP_DIALECT_IMAP)
+			evbuffer_add_printf(bufferevent_get_output(c->bev), "%s BAD %s\r\n", tag,
+					    c->tls ? "TLS is already active" : "Unknown command");
+		else
+			conn_sends(c, c->tls ? "-ERR TLS is already active\r\n" : "-ERR Unknown command\r\n");
+		conn_touch(c);
+		return c->state;
+	}
+	if (c->b->starttls_stall)
+		return FC_SILENT;
+	n = fp_starttls_reply(c->b, dialect(c), tag, reply, sizeof(reply), &go_ahead);
+	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer. */
+	discard_input(c);
+	conn_send(c, reply, n);
+	if (!go_ahead)
+		return c->state;
+	return c->b->after_starttls == FB_AFTER_NOT_TLS ? FC_NOT_TLS : FC_HANDSHAKE;
+}
+
+/* The capability list in the dialect, as one write; or the behaviour's flood or huge line. */
+static enum fc_state access_capa(struct fconn *c, const char *tag)
+{
+	int imap = dialect(c) == FP_DIALECT_IMAP;
+	static const struct fb_bytes none = { NULL, 0 };
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const char *const *caps = fp_caps(c->b, dialect(c), c->tls);
+	char done[64], tail[72];
+
+	if (imap)
+		snprintf(done, sizeof(done), "%s OK CAPABILITY completed\r\n", tag);
+	else
+		snprintf(done, sizeof(done), ".\r\n");
+	snprintf(tail, sizeof(tail), "\r\n%s", done);
+	switch (c->b->ehlo) {
+	case FB_EHLO_RST:
+		return FC_RESET;
+	case FB_EHLO_502:
+	case FB_EHLO_503_ALL:
+		if (imap)
+			evbuffer_add_printf(out, "%s BAD Unknown command\r\n", tag);
+		else
+			conn_sends(c, "-ERR Unknown command\r\n");
+		conn_touch(c);
+		return c->state;
+	/* The first capability request: before TLS, or inside it with implicit TLS. */
+	case FB_EHLO_FLOOD:
+		if (c->tls && !c->p->implicit)
+			break;
+		return start_stream(c, imap ? none : (struct fb_bytes)FB_BYTES("+OK Capability list follows\r\n"),
+				    fp_flood_line(dialect(c)), 0, "");
+	case FB_EHLO_HUGE:
+		if (c->tls && !c->p->implicit)
+			break;
+		return start_stream(c, imap ? (struct fb_bytes)FB_BYTES("* CAPABILITY IMAP4rev1 X-")
+				    : (struct fb_bytes)FB_BYTES("+OK Capability list follows\r\nX-"),
+				    none, FB_HUGE_LINE_BYTES, tail);
+	case FB_EHLO_250:
+		break;
+	}
+	if (imap) {
+		evbuffer_add_printf(out, "* CAPABILITY");
+		for (const char *const *k = caps; *k != NULL; k++)
+			evbuffer_add_printf(out, " %s", *k);
+		evbuffer_add_printf(out, "\r\n%s", done);
+	} else {
+		evbuffer_add_printf(out, "+OK Capability list follows\r\n");
+		for (const char *const *k = caps; *k != NULL; k++)
+			evbuffer_add_printf(out, "%s\r\n", *k);
+		evbuffer_add_printf(out, "%s", done);
+	}
+	conn_touch(c);
+	return c->state;
+}
+
+/* One IMAP ("tag VERB ...") or POP3 ("VERB ...") command line. */
+static enum fc_state run_access(struct fconn *c, const char *line)
+{
+	int imap = dialect(c) == FP_DIALECT_IMAP;
+	char tag[32] = "";
+	const char *verb = line;
+	size_t vlen;
+	int capa, stls, quit;
+
+	if (imap) {
+		size_t tl = strcspn(line, " ");
+		if (line[tl] != ' ' || tl == 0 || tl >= sizeof(tag)) {
+			conn_sends(c, "* BAD Missing tag\r\n");
+			return c->state;
+		}
+		memcpy(tag, line, tl);
+		verb = line + tl + 1;
+	}
+	vlen = strcspn(verb, " ");
+#define IS(w) (vlen == strlen(w) && strncasecmp(verb, (w), vlen) == 0)
+	capa = imap ? IS("CAPABILITY") : IS("CAPA");
+	stls = IS(fp_starttls_verb(dialect(c)));
+	quit = imap ? IS("LOGOUT") : IS("QUIT");
+#undef IS
+	if (quit) {
+		if (imap)
+			evbuffer_add_printf(bufferevent_get_output(c->bev),
+					    "* BYE Logging out\r\n%s OK LOGOUT completed\r\n", tag);
+		else
+			conn_sends(c, "+OK Bye\r\n");
+		conn_touch(c);
+		return FC_CLOSING;
+	}
+	if (capa)
+		return access_capa(c, tag);
+	if (stls)
+		return access_starttls(c, tag);
+	if (imap)
+		evbuffer_add_printf(bufferevent_get_output(c->bev), "%s BAD Unknown command\r\n", tag);
+	else
+		conn_sends(c, "-ERR Unknown command\r\n");
+	conn_touch(c);
+	return c->state;
+}
+
 /* Answer every complete line; stop at the first command that changes the state. */
 static enum fc_state command_read(struct fconn *c)
 {
@@ -414,16 +601,18 @@ static enum fc_state command_read(struct fconn *c)
 		if (line == NULL) {
 			if (evbuffer_get_length(in) > CMD_LINE_MAX) {
 				discard_input(c);
-				conn_sends(c, "500 5.5.0 Error: line too long\r\n");
+				conn_say(c, "500 5.5.0 Error: line too long\r\n", "* BYE Line too long\r\n",
+					 "-ERR Line too long\r\n");
 				return FC_CLOSING;
 			}
 			break;
 		}
 		if (n > CMD_LINE_MAX) {
-			conn_sends(c, "500 5.5.0 Error: line too long\r\n");
+			conn_say(c, "500 5.5.0 Error: line too long\r\n", "* BYE Line too long\r\n",
+				 "-ERR Line too long\r\n");
 			next = FC_CLOSING;
 		} else {
-			next = run_command(c, line);
+			next = dialect(c) == FP_DIALECT_SMTP ? run_command(c, line) : run_access(c, line);
 		}
 		free(line);
 	}
@@ -571,10 +760,13 @@ static const struct fc_ops fc_ops[FC_STATE_LAST] = {
 
 /* ---- The one event switch, state changes, deferred free */
 
+static enum fc_state greeting_state(struct fconn *c);
+
 static enum fc_state on_idle(struct fconn *c)
 {
 	if (c->state == FC_COMMAND || c->state == FC_COMMAND_TLS) {
-		conn_sends(c, "421 4.4.2 " FB_MX_HOST " Error: timeout exceeded\r\n");
+		conn_say(c, "421 4.4.2 " FB_MX_HOST " Error: timeout exceeded\r\n",
+			 "* BYE Disconnected for inactivity\r\n", "-ERR Disconnected for inactivity\r\n");
 		return FC_CLOSING;
 	}
 	return FC_DONE;
@@ -601,7 +793,13 @@ static enum fc_state fc_handle(struct fconn *c, enum fc_event ev)
 		mxs_debug("fleet", "c%llu tls-up version=%s cipher=%s", c->id,
 			  SSL_get_version(bufferevent_openssl_get_ssl(c->bev)),
 			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(c->bev)));
-		return c->state == FC_HANDSHAKE ? FC_COMMAND_TLS : c->state;
+		if (c->state != FC_HANDSHAKE)
+			return c->state;
+		if (c->p->implicit && !c->tls) {
+			c->tls = 1;
+			return greeting_state(c);
+		}
+		return FC_COMMAND_TLS;
 	case FC_EV_EOF:
 		return FC_DONE;
 	case FC_EV_ERROR:
@@ -687,18 +885,18 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- Start and shutdown */
 
-static enum fc_state first_state(struct fconn *c, const struct fleet_addr *local)
+/* The greeting (after the handshake with implicit TLS). */
+static enum fc_state greeting_state(struct fconn *c)
 {
-	enum fc_state fault = fault_at(c, FB_PHASE_GREETING);
+	static const struct fb_bytes none = { NULL, 0 };
+	const struct fb_bytes *lines = greeting_lines(c, c->b);
 
-	if (fault != FC_STATE_LAST)
-		return fault;
 	if (c->b->first_421) {
-		long seen = fleet_addrcount_bump(c->fl->counts, local);
+		long seen = fleet_addrcount_bump(c->fl->counts, &c->laddr);
 		if (seen < 0)
 			return FC_DONE;
 		if (seen == 0) {
-			conn_sendb(c, fb_greeting_lines(&fb_behaviours[FB_GREETING_421])[0]);
+			conn_sendb(c, greeting_lines(c, &fb_behaviours[FB_GREETING_421])[0]);
 			return FC_CLOSING;
 		}
 	}
@@ -708,11 +906,26 @@ static enum fc_state first_state(struct fconn *c, const struct fleet_addr *local
 	case FB_GREET_SILENT:
 		return FC_SILENT;
 	case FB_GREET_TRICKLE:
-	case FB_GREET_LONG_LINE:
-	case FB_GREET_ENDLESS:
+		c->trickle = 1;
 		return FC_STREAM;
+	case FB_GREET_LONG_LINE:
+		return start_stream(c, lines[0], none, FB_LONG_LINE_BYTES, "\r\n");
+	case FB_GREET_ENDLESS:
+		return start_stream(c, none, lines[0], 0, "");
 	}
 	return FC_DONE;
+}
+
+static enum fc_state first_state(struct fconn *c)
+{
+	enum fc_state fault = fault_at(c, FB_PHASE_GREETING);
+
+	if (fault != FC_STATE_LAST)
+		return fault;
+	/* Implicit TLS: the handshake first (answered with junk by handshake-garbage). */
+	if (c->p->implicit)
+		return c->b->after_starttls == FB_AFTER_NOT_TLS ? FC_NOT_TLS : FC_HANDSHAKE;
+	return greeting_state(c);
 }
 
 int fconn_start(struct fleet *fl, evutil_socket_t fd, const struct fleet_addr *local)
@@ -727,7 +940,9 @@ int fconn_start(struct fleet *fl, evutil_socket_t fd, const struct fleet_addr *l
 	c->fl = fl;
 	c->id = (unsigned long long)++fl->next_id;
 	c->fd = fd;
-	c->b = &fb_behaviours[fb_pick(fleet_addr_key(local), fl->opt.seed)];
+	c->p = fl->opt.proto;
+	c->laddr = *local;
+	c->b = &fb_behaviours[fp_pick(c->p, fleet_addr_key(local), fl->opt.seed)];
 	c->fault = fb_fault_pick(fleet_addr_key(local), fl->opt.seed, &fl->opt.faults, c->b);
 	c->state = FC_ACCEPTED;
 	fleet_addr_format(local, c->local, sizeof(c->local));
@@ -757,7 +972,7 @@ int fconn_start(struct fleet *fl, evutil_socket_t fd, const struct fleet_addr *l
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_touch(c);
 	mxs_debug("fleet", "c%llu accept local=%s behaviour=%s", c->id, c->local, c->b->name);
-	fc_set_state(c, first_state(c, local));
+	fc_set_state(c, first_state(c));
 	if (c->state == FC_DONE)
 		conn_free(c);
 	return 0;

@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "behaviour.h"
 #include "fault.h"
+#include "fproto.h"
 #include "log.h"
 #include "pki.h"
 #include "server.h"
@@ -21,17 +22,20 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: mxsurvey-fleet serve --port P --certdir DIR [--seed S] [--delay-ms N]\n"
+		"usage: mxsurvey-fleet serve --port P --certdir DIR [--proto NAME] [--seed S] [--delay-ms N]\n"
 		"                            [--idle-ms N] [--ready-file F] [--watch-stdin] [--verbose]\n"
 		"                            [--rtt-ms N] [--jitter-ms J] [--stall-share P] [--drop-share Q]\n"
-		"       mxsurvey-fleet truth CIDR|ADDR [--seed S] [--stall-share P] [--drop-share Q]\n"
-		"       mxsurvey-fleet behaviours\n"
+		"       mxsurvey-fleet truth CIDR|ADDR [--proto NAME] [--seed S] [--stall-share P] [--drop-share Q]\n"
+		"       mxsurvey-fleet behaviours [--proto NAME]\n"
 		"       mxsurvey-fleet pki --certdir DIR\n"
 		"\n"
-		"127.a.b.c serves mx-a-b-c.fleet.test; with seed 0 its behaviour is c %% %d.\n"
+		"--proto: smtp (default), submission, submissions, imap, imaps, pop3, pop3s.\n"
+		"127.a.b.c serves mx-a-b-c.fleet.test; with seed 0 its behaviour is c %% %d\n"
+		"(SMTP family; c %% %d for IMAP and POP3).\n"
 		"--rtt-ms: every flight the fleet sends is held N ms (+- J); shares P, Q are\n"
-		"fractions (0.01) of addresses that stall or reset at one phase (docs/fleet.md).\n",
-		FB_LAST);
+		"fractions (0.01) of addresses that stall or reset at one phase (docs/fleet.md;\n"
+		"smtp and submission only).\n",
+		FB_SMTP_LAST, FB_LAST);
 }
 
 /* Parse a decimal number in [0, max]; -1 if s is not one. */
@@ -61,11 +65,32 @@ static int check_shares(const struct fb_fault_shares *f)
 	return EXIT_USAGE;
 }
 
+/* --proto NAME into *p; 0, or EXIT_USAGE (said why). */
+static int parse_proto(const char *name, const struct fp_proto **p)
+{
+	*p = fp_find(name);
+	if (*p != NULL)
+		return 0;
+	fprintf(stderr, "mxsurvey-fleet: unknown --proto '%s'\n", name);
+	return EXIT_USAGE;
+}
+
+/* Network faults are drawn from the SMTP dialogue's phases: only there. */
+static int check_fault_proto(const struct fp_proto *p, const struct fb_fault_shares *f)
+{
+	if ((f->stall_ppm == 0 && f->drop_ppm == 0) || p == &fp_protos[FP_SMTP] ||
+	    p == &fp_protos[FP_SUBMISSION])
+		return 0;
+	fprintf(stderr, "mxsurvey-fleet: --stall-share and --drop-share need --proto smtp or submission\n");
+	return EXIT_USAGE;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "certdir", required_argument, NULL, 'c' },
+		{ "proto", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "delay-ms", required_argument, NULL, 'd' },
 		{ "idle-ms", required_argument, NULL, 'i' },
@@ -79,11 +104,12 @@ static int cmd_serve(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fleet_opts opt = { .port = -1, .delay_ms = 2000, .idle_ms = 60000 };
+	struct fleet_opts opt = { .port = -1, .delay_ms = 2000, .idle_ms = 60000,
+				  .proto = &fp_protos[FP_SMTP] };
 	unsigned long long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:c:s:d:i:r:R:J:S:D:wvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:c:P:s:d:i:r:R:J:S:D:wvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_num(optarg, 65535, &v) < 0)
@@ -92,6 +118,10 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'c':
 			opt.certdir = optarg;
+			break;
+		case 'P':
+			if (parse_proto(optarg, &opt.proto) != 0)
+				return EXIT_USAGE;
 			break;
 		case 's':
 			if (parse_num(optarg, UINT64_MAX, &v) < 0)
@@ -147,7 +177,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "mxsurvey-fleet serve: --port and --certdir are required\n");
 		return EXIT_USAGE;
 	}
-	if (check_shares(&opt.faults) != 0)
+	if (check_shares(&opt.faults) != 0 || check_fault_proto(opt.proto, &opt.faults) != 0)
 		return EXIT_USAGE;
 	return fleet_serve(&opt);
 }
@@ -156,19 +186,25 @@ static int cmd_truth(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "seed", required_argument, NULL, 's' },
+		{ "proto", required_argument, NULL, 'P' },
 		{ "stall-share", required_argument, NULL, 'S' },
 		{ "drop-share", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const struct fp_proto *proto = &fp_protos[FP_SMTP];
 	struct fleet_range r;
 	struct fb_fault_shares faults = { 0, 0 };
 	const char *err;
 	unsigned long long seed = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:S:D:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:P:S:D:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'P':
+			if (parse_proto(optarg, &proto) != 0)
+				return EXIT_USAGE;
+			break;
 		case 's':
 			if (parse_num(optarg, UINT64_MAX, &seed) < 0)
 				return bad_value("seed", optarg);
@@ -193,13 +229,13 @@ static int cmd_truth(int argc, char **argv)
 		fprintf(stderr, "mxsurvey-fleet truth: one CIDR or address expected\n");
 		return EXIT_USAGE;
 	}
-	if (check_shares(&faults) != 0)
+	if (check_shares(&faults) != 0 || check_fault_proto(proto, &faults) != 0)
 		return EXIT_USAGE;
 	if (fleet_range_parse(argv[optind], &r, &err) < 0) {
 		fprintf(stderr, "mxsurvey-fleet truth: '%s': %s\n", argv[optind], err);
 		return EXIT_USAGE;
 	}
-	if (fleet_truth_print(&r, seed, &faults, stdout) < 0) {
+	if (fleet_truth_print(&r, proto, seed, &faults, stdout) < 0) {
 		fprintf(stderr, "mxsurvey-fleet truth: write error\n");
 		return 1;
 	}
@@ -208,11 +244,16 @@ static int cmd_truth(int argc, char **argv)
 
 static int cmd_behaviours(int argc, char **argv)
 {
-	if (argc != 1) {
+	const struct fp_proto *proto = &fp_protos[FP_SMTP];
+
+	if (argc == 3 && strcmp(argv[1], "--proto") == 0) {
+		if (parse_proto(argv[2], &proto) != 0)
+			return EXIT_USAGE;
+	} else if (argc != 1) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	for (int i = 0; i < FB_LAST; i++)
+	for (int i = 0; i < proto->nbehaviours; i++)
 		printf("%d\t%s\t%s\n", i, fb_behaviours[i].name, fb_behaviours[i].about);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -141,9 +141,11 @@ static int open_listeners(struct fleet *fl, int *port)
 
 static int make_tls_contexts(struct fleet *fl)
 {
-	for (int i = 0; i < FB_LAST; i++) {
+	for (int i = 0; i < fl->opt.proto->nbehaviours; i++) {
 		const struct fb_behaviour *b = &fb_behaviours[i];
-		if (!fb_speaks_tls(b) || fl->ctx[b->tls][b->leaf] != NULL)
+		/* Implicit TLS: every server shakes hands, except the one answering with junk. */
+		int tls = fl->opt.proto->implicit ? b->after_starttls != FB_AFTER_NOT_TLS : fb_speaks_tls(b);
+		if (!tls || fl->ctx[b->tls][b->leaf] != NULL)
 			continue;
 		fl->ctx[b->tls][b->leaf] = fleet_tls_ctx_new(&fb_tls_profiles[b->tls],
 							     &fb_leaves[b->leaf], fl->opt.certdir);
@@ -254,9 +256,9 @@ int fleet_serve(const struct fleet_opts *opt)
 		rc = 1;
 		goto out;
 	}
-	mxs_info("fleet", "listen port=%d seed=%llu behaviours=%d delay_ms=%u idle_ms=%u certdir=%s "
+	mxs_info("fleet", "listen port=%d proto=%s seed=%llu behaviours=%d delay_ms=%u idle_ms=%u certdir=%s "
 		 "rtt_ms=%u jitter_ms=%u stall_ppm=%u drop_ppm=%u",
-		 port, (unsigned long long)opt->seed, FB_LAST, opt->delay_ms, opt->idle_ms,
+		 port, opt->proto->name, (unsigned long long)opt->seed, opt->proto->nbehaviours, opt->delay_ms, opt->idle_ms,
 		 opt->certdir, opt->rtt_ms, opt->jitter_ms, (unsigned)opt->faults.stall_ppm,
 		 (unsigned)opt->faults.drop_ppm);
 	rc = event_base_dispatch(fl.base) < 0 ? 1 : 0;

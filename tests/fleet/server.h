@@ -14,12 +14,14 @@
 #include "addrcount.h"
 #include "behaviour.h"
 #include "fault.h"
+#include "fproto.h"
 
 #define FLEET_EXIT_BIND 3   /* the port is taken: a test harness picks another */
 
 struct fleet_opts {
 	int port;                /* 0: any free port (written to the ready file) */
 	const char *certdir;
+	const struct fp_proto *proto;   /* what the fleet speaks (--proto; smtp by default) */
 	uint64_t seed;
 	unsigned delay_ms;       /* slow and multi-line greetings */
 	unsigned idle_ms;        /* close a connection silent in both directions this long */

@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "behaviour.h"
+#include "fproto.h"
 #include "truth.h"
 
 /* The contract with the scanner's tests: names and order, as published in docs/fleet.md. */
@@ -24,7 +25,7 @@ static const char *const contract_names[] = {
 	"endless-multiline", "greeting-421", "hostile-greeting", "greeting-554", "starttls-echo",
 	"mangled-starttls", "pipelined-injection", "ehlo-reject", "trickle",
 	"close-after-greeting", "421-then-ok", "handshake-garbage", "unsolicited-data",
-	"dhe-1024", "static-rsa",
+	"dhe-1024", "static-rsa", "capability-flood", "huge-line", "starttls-stall",
 };
 
 static void test_names_are_the_contract(void **state)
@@ -63,8 +64,47 @@ static void test_table_is_consistent(void **state)
 
 static void test_pick_seed_zero_is_last_octet(void **state)
 {
-	for (uint32_t k = 0; k < 512; k++)
-		assert_int_equal(fb_pick(0x7f000000u | k, 0), (k & 0xff) % FB_LAST);
+	for (uint32_t k = 0; k < 512; k++) {
+		assert_int_equal(fb_pick(0x7f000000u | k, 0), (k & 0xff) % FB_SMTP_LAST);
+		/* The SMTP family keeps its 30; IMAP and POP3 reach the access behaviours too. */
+		assert_int_equal(fp_pick(fp_find("submissions"), 0x7f000000u | k, 0), (k & 0xff) % FB_SMTP_LAST);
+		assert_int_equal(fp_pick(fp_find("pop3s"), 0x7f000000u | k, 0), (k & 0xff) % FB_LAST);
+	}
+	assert_int_equal(FB_SMTP_LAST, 30);
+	assert_null(fp_find("smtps"));
+}
+
+/* The IMAP and POP3 renditions, byte for byte. */
+static void test_access_bytes(void **state)
+{
+	const struct fb_behaviour *b = fb_behaviours;
+	char buf[256];
+	int go;
+	size_t n;
+
+	n = fp_starttls_reply(&b[FB_STARTTLS_ECDSA], FP_DIALECT_IMAP, "A2", buf, sizeof(buf), &go);
+	assert_int_equal(go, 1);
+	assert_string_equal(buf, "A2 OK Begin TLS negotiation now\r\n");
+	assert_int_equal(n, strlen(buf));
+	fp_starttls_reply(&b[FB_STARTTLS_454], FP_DIALECT_IMAP, "x7", buf, sizeof(buf), &go);
+	assert_int_equal(go, 0);
+	assert_string_equal(buf, "x7 NO TLS not available due to local problem\r\n");
+	fp_starttls_reply(&b[FB_STARTTLS_454], FP_DIALECT_POP3, "x7", buf, sizeof(buf), &go);
+	assert_string_equal(buf, "-ERR TLS not available due to local problem\r\n");
+	fp_starttls_reply(&b[FB_STARTTLS_ECHO], FP_DIALECT_POP3, "A2", buf, sizeof(buf), &go);
+	assert_string_equal(buf, "STLS\r\n");
+	assert_int_equal(go, 0);
+	fp_starttls_reply(&b[FB_PIPELINED_INJECTION], FP_DIALECT_POP3, "A2", buf, sizeof(buf), &go);
+	assert_string_equal(buf, "+OK Begin TLS negotiation\r\n+OK injected\r\n");
+	assert_int_equal(go, 1);
+	assert_int_equal(fp_starttls_reply(&b[FB_STARTTLS_ECDSA], FP_DIALECT_IMAP, "A2", buf, 8, &go), 0);
+	assert_true(fp_offers_starttls(&b[FB_STARTTLS_ECDSA], FP_DIALECT_IMAP));
+	assert_true(fp_offers_starttls(&b[FB_STARTTLS_ECDSA], FP_DIALECT_POP3));
+	assert_false(fp_offers_starttls(&b[FB_NO_STARTTLS], FP_DIALECT_POP3));
+	assert_false(fp_offers_starttls(&b[FB_MANGLED_STARTTLS], FP_DIALECT_IMAP));
+	assert_false(fp_offers_starttls(&b[FB_MANGLED_STARTTLS], FP_DIALECT_POP3));
+	assert_memory_equal(fp_greeting(&b[FB_HOSTILE_GREETING], FP_DIALECT_IMAP)[0].p, "* OK mx\0nul", 11);
+	assert_null(fp_unsolicited(&b[FB_STARTTLS_ECDSA], FP_DIALECT_POP3).p);
 }
 
 static void test_pick_seeded_mix(void **state)
@@ -147,7 +187,7 @@ static void test_served_addresses(void **state)
 	assert_false(fleet_addr_is_served(&a));
 }
 
-static json_t *truth_of(enum fb_id id)
+static json_t *truth_in(const char *proto, enum fb_id id)
 {
 	struct fleet_range r;
 	const char *err;
@@ -155,7 +195,81 @@ static json_t *truth_of(enum fb_id id)
 
 	snprintf(ip, sizeof(ip), "127.0.1.%d", (int)id);
 	assert_int_equal(fleet_range_parse(ip, &r, &err), 0);
-	return fleet_truth(&r.first, 0, NULL);
+	return proto ? fleet_truth_proto(&r.first, fp_find(proto), 0, NULL) : fleet_truth(&r.first, 0, NULL);
+}
+
+static json_t *truth_of(enum fb_id id)
+{
+	return truth_in(NULL, id);
+}
+
+static json_t *get(json_t *o, const char *key)
+{
+	return json_object_get(o, key);
+}
+
+/* What the truth states for IMAP and POP3 where the dialects differ from SMTP. */
+static void test_truth_access(void **state)
+{
+	json_t *t;
+
+	t = truth_in("imap", FB_STARTTLS_ECDSA);
+	assert_string_equal(json_string_value(get(t, "proto")), "imap");
+	assert_int_equal(json_integer_value(get(t, "greeting_code")), 0);
+	assert_string_equal(json_string_value(json_array_get(get(t, "greeting_lines"), 0)),
+			    "* OK mx.fleet.test IMAP4rev1 fleet ready");
+	assert_string_equal(json_string_value(get(t, "ehlo_verb")), "CAPABILITY");
+	assert_true(json_is_false(get(t, "auth_cleartext")));
+	assert_string_equal(json_string_value(json_array_get(get(t, "auth_mechanisms_tls"), 0)), "PLAIN");
+	json_decref(t);
+
+	t = truth_in("imap", FB_PIPELINED_INJECTION);
+	assert_int_equal(json_integer_value(get(t, "plaintext_after_starttls")),
+			 strlen("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n"));
+	json_decref(t);
+
+	t = truth_in("pop3", FB_NO_STARTTLS);
+	assert_string_equal(json_string_value(get(t, "outcome")), "no-starttls");
+	assert_true(json_is_true(get(t, "auth_cleartext")));
+	assert_true(json_is_true(get(t, "auth_login")));
+	json_decref(t);
+
+	t = truth_in("pop3", FB_EHLO_REJECT);   /* CAPA refused, STLS all the same */
+	assert_string_equal(json_string_value(get(t, "outcome")), "success");
+	assert_int_equal(json_array_size(get(t, "ehlo_tls_extensions")), 0);
+	json_decref(t);
+
+	t = truth_in("imap", FB_EHLO_REJECT);
+	assert_string_equal(json_string_value(get(t, "outcome")), "ehlo-rejected");
+	json_decref(t);
+
+	t = truth_in("pop3", FB_CAPA_FLOOD);
+	assert_string_equal(json_string_value(get(t, "phase")), "ehlo");
+	assert_true(json_is_null(get(t, "ehlo_verb")));
+	json_decref(t);
+
+	t = truth_in("imap", FB_MULTILINE_GREETING);   /* three pieces, one line */
+	assert_int_equal(json_array_size(get(t, "greeting_lines")), 1);
+	assert_string_equal(json_string_value(json_array_get(get(t, "greeting_lines"), 0)),
+			    "* OK mx.fleet.test IMAP4rev1 fleet ready");
+	json_decref(t);
+
+	t = truth_in("imaps", FB_TARPIT);   /* after the handshake the probe has its TLS */
+	assert_string_equal(json_string_value(get(t, "outcome")), "success");
+	assert_true(json_is_null(get(t, "greeting_code")));
+	assert_true(json_is_null(get(t, "ehlo_tls_extensions")));
+	assert_string_equal(json_string_value(get(t, "tls_version")), "TLSv1.3");
+	json_decref(t);
+
+	t = truth_in("pop3s", FB_HANDSHAKE_GARBAGE);
+	assert_string_equal(json_string_value(get(t, "outcome")), "handshake-error");
+	json_decref(t);
+
+	t = truth_in("submissions", FB_NO_STARTTLS);
+	assert_string_equal(json_string_value(get(t, "outcome")), "success");
+	assert_true(json_is_null(get(t, "ehlo_verb")));
+	assert_int_equal(json_array_size(get(t, "ehlo_tls_extensions")), 4);
+	json_decref(t);
 }
 
 static const char *str(json_t *o, const char *key)
@@ -267,6 +381,8 @@ int main(void)
 		cmocka_unit_test(test_range_parse),
 		cmocka_unit_test(test_served_addresses),
 		cmocka_unit_test(test_truth_fields),
+		cmocka_unit_test(test_truth_access),
+		cmocka_unit_test(test_access_bytes),
 		cmocka_unit_test(test_cipher_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

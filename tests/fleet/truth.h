@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "fault.h"
+#include "fproto.h"
 
 /*
  * The truth object for one address. faults: the shares of stalling and dropping
@@ -21,8 +22,16 @@
  */
 json_t *fleet_truth(const struct fleet_addr *a, uint64_t seed, const struct fb_fault_shares *faults);
 
+/*
+ * The truth for the fleet speaking protocol p (fproto.h): smtp and submission as
+ * fleet_truth (with "proto"); submissions, imap, imaps, pop3, pop3s their own. Faults
+ * only for smtp and submission.
+ */
+json_t *fleet_truth_proto(const struct fleet_addr *a, const struct fp_proto *p, uint64_t seed,
+			  const struct fb_fault_shares *faults);
+
 /* Print one JSON line per address of r to out. Returns 0, or -1 on a write error. */
-int fleet_truth_print(const struct fleet_range *r, uint64_t seed,
+int fleet_truth_print(const struct fleet_range *r, const struct fp_proto *p, uint64_t seed,
 		      const struct fb_fault_shares *faults, FILE *out);
 
 #endif

@@ -51,9 +51,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def behaviours(build_dir=None):
-    """[(index, name, about), ...] in table order."""
-    out = subprocess.run([fleet_binary(build_dir), "behaviours"], check=True,
+def behaviours(build_dir=None, proto="smtp"):
+    """[(index, name, about), ...] in table order (the protocol's: IMAP and POP3 have more)."""
+    out = subprocess.run([fleet_binary(build_dir), "behaviours", "--proto", proto], check=True,
                          capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
@@ -62,10 +62,11 @@ def behaviours(build_dir=None):
     return rows
 
 
-def truth(cidr, seed=0, build_dir=None, stall_share=0, drop_share=0):
-    """Ground truth for every address of cidr: a list of dicts (docs/fleet.md). The shares
-    of stalling and dropping addresses must be those the fleet serves with."""
-    args = [fleet_binary(build_dir), "truth", cidr, "--seed", str(seed)]
+def truth(cidr, seed=0, build_dir=None, stall_share=0, drop_share=0, proto="smtp"):
+    """Ground truth for every address of cidr: a list of dicts (docs/fleet.md). The
+    protocol and the shares of stalling and dropping addresses must be those the fleet
+    serves with."""
+    args = [fleet_binary(build_dir), "truth", cidr, "--seed", str(seed), "--proto", proto]
     if stall_share or drop_share:
         args += ["--stall-share", share_arg(stall_share), "--drop-share", share_arg(drop_share)]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -86,6 +87,7 @@ class Fleet:
     or reset at one phase (truth() states which). All 0: the fleet as without them.
     port: serve on this port (say, an earlier fleet's, so that two scans hold the same
     (address, port) pairs); default a free one.
+    proto: what the fleet speaks: smtp, submission, submissions, imap, imaps, pop3, pop3s.
     On exit the fleet gets SIGTERM and must stop cleanly with status 0 (under the
     sanitizers a leak or error makes that fail); its log is printed if it did not.
     Should this process die without stopping it, the fleet stops by itself (--watch-stdin).
@@ -95,10 +97,12 @@ class Fleet:
     STOP_TIMEOUT = 15.0
 
     def __init__(self, build_dir=None, seed=0, delay_ms=2000, idle_ms=None, certdir=None,
-                 verbose=False, rtt_ms=0, jitter_ms=0, stall_share=0, drop_share=0, port=None):
+                 verbose=False, rtt_ms=0, jitter_ms=0, stall_share=0, drop_share=0, port=None,
+                 proto="smtp"):
         self.binary = fleet_binary(build_dir)
         self.build_dir = build_dir
         self.seed = seed
+        self.proto = proto
         self.delay_ms = delay_ms
         self.idle_ms = idle_ms
         self.rtt_ms = rtt_ms
@@ -147,7 +151,7 @@ class Fleet:
         """Start on port; False if the port was taken meanwhile, else raise or True."""
         ready = os.path.join(self.tmp, f"ready.{port}")
         args = [self.binary, "serve", "--port", str(port), "--certdir", self.certdir,
-                "--seed", str(self.seed), "--delay-ms", str(self.delay_ms),
+                "--seed", str(self.seed), "--delay-ms", str(self.delay_ms), "--proto", self.proto,
                 "--ready-file", ready, "--watch-stdin"]
         if self.idle_ms is not None:
             args += ["--idle-ms", str(self.idle_ms)]
@@ -236,7 +240,7 @@ class Fleet:
     def behaviours(self):
         """[(index, name, about), ...] in table order (cached)."""
         if self._behaviours is None:
-            self._behaviours = behaviours(self.build_dir)
+            self._behaviours = behaviours(self.build_dir, self.proto)
         return self._behaviours
 
     def index(self, name):
@@ -257,7 +261,7 @@ class Fleet:
 
     def truth(self, cidr):
         return truth(cidr, seed=self.seed, build_dir=self.build_dir,
-                     stall_share=self.stall_share, drop_share=self.drop_share)
+                     stall_share=self.stall_share, drop_share=self.drop_share, proto=self.proto)
 
 
 class UdpDelay:
