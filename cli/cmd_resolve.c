@@ -33,7 +33,7 @@ struct resolve_run {
 	size_t cap;
 	unsigned long lineno;
 	unsigned long bad, fed;
-	int eof, input_error, output_error, interrupted, quiet;
+	int eof, input_error, output_error, interrupted, quiet, services;
 	int64_t start_ms;
 	struct mxs_resolve_stats last;  /* counters at the previous status line */
 	struct event *status_ev, *sigint_ev, *sigterm_ev;
@@ -59,6 +59,10 @@ static void usage(FILE *f)
 		"      --retries N            DNS re-sends after a timeout (default 2)\n"
 		"      --no-policy            skip MTA-STS, TLSRPT and TLSA lookups\n"
 		"      --mx-hosts             bare names are MX host names, not mail domains\n"
+		"      --services             also the SRV records of submission, IMAP and POP3\n"
+		"                             (RFC 6186, RFC 8314): one target per service host\n"
+		"      --guess-hosts          with --services: where a domain has no SRV record\n"
+		"                             for a service, try smtp., imap., pop., mail. names\n"
 		"      --port PORT            port written into target records (default 25)\n"
 		"      --cache-size N         MX hosts kept in the cache (default 20000)\n"
 		"      --mta-sts-ca-file FILE trust store for MTA-STS policy fetches (default system)\n"
@@ -232,12 +236,14 @@ static void summary(struct resolve_run *run)
 		st.cache_hits, st.cache_misses, st.policy_fetches, secs,
 		secs > 0 ? (double)st.domains_done / secs : 0.0,
 		secs > 0 ? (double)st.queries / secs : 0.0, bystatus);
+	if (run->services)
+		fprintf(stderr, "resolve services service_targets=%lu\n", st.service_targets);
 }
 
 enum {
 	OPT_DNS = 256, OPT_V4, OPT_V6, OPT_BLOCK, OPT_ALLOW, OPT_NODEF, OPT_CONC, OPT_TIMEOUT,
 	OPT_RETRIES, OPT_NOPOL, OPT_MXHOSTS, OPT_PORT, OPT_CACHE, OPT_CA, OPT_STSPORT,
-	OPT_STSTIMEOUT, OPT_LOGLEVEL,
+	OPT_STSTIMEOUT, OPT_LOGLEVEL, OPT_SERVICES, OPT_GUESS,
 };
 
 static const struct option long_opts[] = {
@@ -253,6 +259,8 @@ static const struct option long_opts[] = {
 	{ "retries", required_argument, NULL, OPT_RETRIES },
 	{ "no-policy", no_argument, NULL, OPT_NOPOL },
 	{ "mx-hosts", no_argument, NULL, OPT_MXHOSTS },
+	{ "services", no_argument, NULL, OPT_SERVICES },
+	{ "guess-hosts", no_argument, NULL, OPT_GUESS },
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "cache-size", required_argument, NULL, OPT_CACHE },
 	{ "mta-sts-ca-file", required_argument, NULL, OPT_CA },
@@ -324,6 +332,8 @@ int cmd_resolve(int argc, char **argv)
 			break;
 		case OPT_NOPOL: o.no_policy = 1; break;
 		case OPT_MXHOSTS: o.mx_hosts = 1; break;
+		case OPT_SERVICES: o.services = 1; break;
+		case OPT_GUESS: o.guess_hosts = 1; break;
 		case OPT_PORT:
 			if (parse_uint(optarg, 65535, &v) < 0 || v == 0)
 				goto bad_value;
@@ -360,6 +370,11 @@ int cmd_resolve(int argc, char **argv)
 		fprintf(stderr, "mxsurvey resolve: one input file at most\n");
 		return MXS_EXIT_USAGE;
 	}
+	if (o.guess_hosts && !o.services) {
+		fprintf(stderr, "mxsurvey resolve: --guess-hosts needs --services\n");
+		return MXS_EXIT_USAGE;
+	}
+	run.services = o.services;
 
 	/* The blocklist: reserved ranges unless disabled, then the user's files. */
 	bl = mxs_blocklist_new();

@@ -129,14 +129,15 @@ static const struct section_spec specs[] = {
 	{ "services", "Mail submission and access services (per protocol)",
 	  "results of the protocol; tls_pct: of those with the port open; cleartext_auth: "
 	  "PLAIN/LOGIN or the login command offered before TLS; cert_valid: trusted, matching "
-	  "the target's name, not expired, of those with TLS",
+	  "the target's name, not expired, of those with TLS; hosts guessed by "
+	  "--guess-hosts are left out",
 	  CHART_NONE, 0, { -1 }, 0,
 	  "SELECT proto, count(*) AS results, count(*) FILTER (WHERE open) AS open,"
 	  " count(*) FILTER (WHERE tls_ok) AS tls,"
 	  " round(100.0 * count(*) FILTER (WHERE tls_ok) / NULLIF(count(*) FILTER (WHERE open), 0), 2) AS tls_pct,"
 	  " count(*) FILTER (WHERE auth_cleartext) AS cleartext_auth,"
 	  " count(*) FILTER (WHERE tls_ok AND tls_trusted AND tls_name_match IS TRUE AND NOT tls_expired) AS cert_valid"
-	  " FROM v_service_results WHERE scan_id = $1 AND proto <> 'smtp' GROUP BY proto"
+	  " FROM v_service_results WHERE scan_id = $1 AND proto <> 'smtp' AND NOT guessed GROUP BY proto"
 	  " ORDER BY array_position(ARRAY['submission','submissions','imap','imaps','pop3','pop3s'], proto)" },
 	{ "protection", "Downgrade protection and TLSRPT (domains)",
 	  "mail domains (domains with an MX host)",

@@ -45,6 +45,7 @@
 	X(mx, TOP, "mx", TEXT, jstr(r->mx)) \
 	X(mx_names, TOP, "mx_names", TEXTS, jstrv(&r->mx_names)) \
 	X(domains, TOP, "domains", TEXTS, jstrv(&r->domains)) \
+	X(guessed, TOP, "guessed", BOOL, r->guessed ? json_true() : NULL) \
 	X(input, TOP, "input", ESC, r->input ? jstr(r->input) : NULL) \
 	X(start, TOP, "start", TIME, jtime(r->start_ms)) \
 	X(outcome, TOP, "outcome", OUTCOME, json_string(mxs_outcome_names[r->outcome])) \
@@ -122,6 +123,7 @@
 	K(port, TOP, "port", json_integer(n->port)) \
 	K(name, TOP, "name", json_string(n->name)) \
 	X(domains, TOP, "domains", TEXTS, jstrv(n->domains)) \
+	X(guessed, TOP, "guessed", BOOL, n->guessed ? json_true() : NULL) \
 	X(probe, TOP, "probe", TEXT, json_string(n->probe)) \
 	X(sni, TOP, "sni", TEXT, jstr(n->sni)) \
 	X(outcome, TOP, "outcome", OUTCOME, json_string(mxs_outcome_names[n->outcome])) \

@@ -53,6 +53,7 @@ static int add_name(struct addr_plan *p, const struct mxs_target *t)
 	}
 	n->ntlsa = t->ntlsa;
 	n->tlsa_dnssec = t->tlsa_dnssec;
+	n->guessed = t->guessed;
 	for (size_t i = 0; i < t->domains.n; i++)
 		strv_push(&n->domains, t->domains.v[i]);
 	return (int)p->nnames++;
@@ -76,6 +77,7 @@ int plan_new(struct mxs_scanner *sc, const struct mxs_target *t)
 	p->salen = t->salen;
 	memcpy(p->ip, t->ip, sizeof(p->ip));
 	p->port = t->port;
+	p->proto = t->proto;
 	p->state = PLAN_QUEUED;
 	p->sni = -1;
 	if (t->mx != NULL && *t->mx != '\0' && add_name(p, t) < 0) {
@@ -109,7 +111,7 @@ static void judge(struct mxs_scanner *sc, struct addr_plan *p, size_t i, const c
 	struct plan_name *n = &p->names[i];
 	struct mxs_name_verdict v = {
 		.ip = p->ip, .port = p->port, .name = n->name, .domains = &n->domains,
-		.probe = probe, .sni = sni, .outcome = o,
+		.guessed = n->guessed, .probe = probe, .sni = sni, .outcome = o,
 	};
 
 	tls_client_judge(&sc->tls, chain, len, n->name, n->tlsa, n->ntlsa, n->tlsa_dnssec, &v);
@@ -130,6 +132,7 @@ static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
 	t->salen = p->salen;
 	memcpy(t->ip, p->ip, sizeof(t->ip));
 	t->port = p->port;
+	t->proto = p->proto; /* the same service: an imaps address is asked in imaps again */
 	t->mx = strdup(n->name);
 	t->tlsa = tlsa_copy(n->tlsa, n->ntlsa);
 	if (t->mx == NULL || (n->ntlsa > 0 && t->tlsa == NULL) || strv_push(&t->mx_names, n->name) < 0) {

@@ -27,6 +27,7 @@ struct plan_name {
 	size_t ntlsa;
 	bool tlsa_dnssec;
 	struct strv domains;
+	bool guessed;             /* a guessed host name (resolve --guess-hosts) */
 	bool judged;              /* its name line was emitted */
 	bool sni_queued;          /* a follow-up probe sending it in SNI is queued or running */
 };
@@ -38,6 +39,7 @@ struct addr_plan {
 	socklen_t salen;
 	char ip[64];
 	int port;
+	const struct mxs_proto *proto; /* the first target's own protocol (NULL: the scan's) */
 	enum plan_state state;
 	struct plan_name *names;
 	size_t nnames;
@@ -49,6 +51,7 @@ struct addr_plan {
 	size_t chain_len;
 };
 
+struct mxs_proto;
 struct mxs_scanner;
 struct mxs_target;
 struct session;

@@ -123,6 +123,7 @@ int mxs_record_set_target(struct mxs_record *r, const struct mxs_target *t)
 {
 	snprintf(r->ip, sizeof(r->ip), "%s", t->ip);
 	r->port = t->port;
+	r->guessed = t->guessed;
 	if (t->mx != NULL && (r->mx = strdup(t->mx)) == NULL)
 		return -1;
 	return strv_copy(&r->mx_names, &t->mx_names) < 0 || strv_copy(&r->domains, &t->domains) < 0 ? -1 : 0;

@@ -97,6 +97,7 @@ struct mxs_record {
 	const char *proto;      /* static: the protocol module's name; NULL without a probe */
 	char *mx;
 	struct strv mx_names, domains;
+	bool guessed;           /* the target's host name was guessed (resolve --guess-hosts) */
 	char *input;            /* escape form, only for bad-target */
 	int64_t start_ms;       /* wall clock */
 	enum mxs_outcome outcome;
@@ -149,6 +150,7 @@ struct mxs_name_verdict {
 	int port;
 	const char *name;
 	const struct strv *domains;
+	bool guessed;               /* the name was guessed (resolve --guess-hosts) */
 	const char *probe;          /* "address" or "sni", static */
 	const char *sni;            /* the name sent in SNI on that connection, or NULL */
 	enum mxs_outcome outcome;   /* of that probe */

@@ -194,6 +194,7 @@ enum target_parse target_from_json(const json_t *o, int default_port, struct mxs
 	if (t->mx != NULL && !strv_contains(&t->mx_names, t->mx))
 		strv_push(&t->mx_names, t->mx);
 	t->tlsa_dnssec = json_is_true(json_object_get(o, "tlsa_dnssec"));
+	t->guessed = json_is_true(json_object_get(o, "guessed"));
 	if (blocked != NULL)
 		t->blocked = strdup(blocked);
 	return TARGET_OK;

@@ -34,6 +34,7 @@ struct mxs_target {
 	int plan;
 	int sni_name;
 	const struct mxs_proto *proto; /* the target's own protocol; NULL: the scan's */
+	bool guessed;   /* resolve --guess-hosts: a guessed host name, no SRV record behind it */
 };
 
 enum target_parse {

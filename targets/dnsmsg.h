@@ -16,6 +16,7 @@ enum {
 	MXS_DNS_T_MX = 15,
 	MXS_DNS_T_TXT = 16,
 	MXS_DNS_T_AAAA = 28,
+	MXS_DNS_T_SRV = 33,
 	MXS_DNS_T_TLSA = 52,
 	MXS_DNS_C_IN = 1,
 };

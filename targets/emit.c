@@ -41,6 +41,64 @@ json_t *mxs_emit_target(struct mxs_resolver *r, const struct mxs_addr *a, const 
 	return t;
 }
 
+json_t *mxs_emit_svc_target(struct mxs_resolver *r, const struct mxs_addr *a, int svc,
+			    const struct srvref *s, const char *domain, const char *blocked)
+{
+	json_t *t = json_object();
+
+	if (!t)
+		return NULL;
+	json_object_set_new(t, "type", json_string("target"));
+	json_object_set_new(t, "ip", addr_json(a));
+	json_object_set_new(t, "port", json_integer(s->port));
+	json_object_set_new(t, "proto", json_string(mxs_svc_defs[svc].proto));
+	json_object_set_new(t, "mx", json_string(s->host));
+	json_object_set_new(t, "mx_names", json_pack("[s]", s->host));
+	json_object_set_new(t, "domains", json_pack("[s]", domain));
+	if (s->guessed)
+		json_object_set_new(t, "guessed", json_true());
+	else
+		json_object_set_new(t, "srv", json_pack("{s:i, s:i}", "priority", (int)s->prio,
+							"weight", (int)s->weight));
+	if (blocked)
+		json_object_set_new(t, "blocked", json_string(blocked));
+	return t;
+}
+
+/* The "services" object of a domain line (--services): one entry per service. */
+static json_t *services_json(const struct domain *d)
+{
+	json_t *o = json_object();
+
+	for (int k = 0; k < MXS_NSVC; k++) {
+		const struct svc *v = &d->svc[k];
+		json_t *e = json_object(), *hosts = json_array();
+		const char *st = v->not_offered ? "not-offered" : mxs_dns_status_name(v->st);
+
+		json_object_set_new(e, "status", json_string(st));
+		json_object_set_new(e, "dnssec", json_boolean(v->ad));
+		for (size_t i = 0; i < v->nsrv; i++) {
+			const struct srvref *s = &v->srv[i];
+			const struct host *h = s->h;
+			json_t *x = json_object(), *addrs = json_array();
+			json_object_set_new(x, "host", json_string(s->host));
+			json_object_set_new(x, "port", json_integer(s->port));
+			json_object_set_new(x, "priority", s->guessed ? json_null() : json_integer(s->prio));
+			json_object_set_new(x, "weight", s->guessed ? json_null() : json_integer(s->weight));
+			json_object_set_new(x, "guessed", json_boolean(s->guessed));
+			json_object_set_new(x, "status", json_string(
+				mxs_dns_status_name(h ? mxs_host_status(h) : MXS_DNS_MALFORMED)));
+			for (size_t j = 0; h && j < h->naddrs; j++)
+				json_array_append_new(addrs, addr_json(&h->addrs[j]));
+			json_object_set_new(x, "addrs", addrs);
+			json_array_append_new(hosts, x);
+		}
+		json_object_set_new(e, "hosts", hosts);
+		json_object_set_new(o, mxs_svc_defs[k].proto, e);
+	}
+	return o;
+}
+
 static json_t *mx_entry(const struct domain *d, const struct mxref *m)
 {
 	const struct host *h = m->h;
@@ -130,5 +188,7 @@ json_t *mxs_emit_domain(struct domain *d, enum mxs_domain_status st)
 		json_object_set_new(j, "mta_sts", json_null());
 	}
 	json_object_set(j, "tlsrpt", d->tlsrpt ? d->tlsrpt : json_null());
+	if (d->svc)
+		json_object_set_new(j, "services", services_json(d));
 	return j;
 }

@@ -69,14 +69,19 @@ static void check_progress(struct mxs_resolver *r)
 /* ---- queries ---- */
 
 static void mx_answer(struct domain *d, int status, const unsigned char *abuf, int alen);
+static void srv_answer(struct domain *d, int svc, int status, const unsigned char *abuf,
+		       int alen);
 
 /* Route an answer (or a failure) to its owner. */
-static void dispatch(struct mxs_resolver *r, enum rq_kind kind, void *owner, int status,
+static void dispatch(struct mxs_resolver *r, enum rq_kind kind, void *owner, int sub, int status,
 		     const unsigned char *abuf, int alen)
 {
 	switch (kind) {
 	case RQ_MX:
 		mx_answer(owner, status, abuf, alen);
+		break;
+	case RQ_SRV:
+		srv_answer(owner, sub, status, abuf, alen);
 		break;
 	case RQ_STS_TXT:
 	case RQ_TLSRPT_TXT:
@@ -95,6 +100,12 @@ static void dispatch(struct mxs_resolver *r, enum rq_kind kind, void *owner, int
 void mxs_query(struct mxs_resolver *r, enum rq_kind kind, void *owner, const char *name,
 	       uint16_t qtype)
 {
+	mxs_query_sub(r, kind, owner, 0, name, qtype);
+}
+
+void mxs_query_sub(struct mxs_resolver *r, enum rq_kind kind, void *owner, int sub,
+		   const char *name, uint16_t qtype)
+{
 	unsigned char q[512];
 	int n = mxs_dns_build_query(q, sizeof(q), name, qtype, 1232);
 	struct rq *rq = n < 0 ? NULL : malloc(sizeof(*rq));
@@ -102,12 +113,13 @@ void mxs_query(struct mxs_resolver *r, enum rq_kind kind, void *owner, const cha
 	if (!rq) {
 		/* an unaskable name (too long) or no memory: the owner hears of it at once as
 		 * a malformed answer, as it would from a synchronous c-ares failure */
-		dispatch(r, kind, owner, ARES_EBADRESP, NULL, 0);
+		dispatch(r, kind, owner, sub, ARES_EBADRESP, NULL, 0);
 		return;
 	}
 	rq->r = r;
 	rq->kind = kind;
 	rq->owner = owner;
+	rq->sub = sub;
 	r->st.queries++;
 	mxs_ares_send(r->dns, q, n, mxs_on_answer, rq);
 }
@@ -118,15 +130,25 @@ void mxs_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int
 	struct mxs_resolver *r = rq->r;
 	enum rq_kind kind = rq->kind;
 	void *owner = rq->owner;
+	int sub = rq->sub;
 
 	free(rq);
 	/* the channel is being destroyed: owners are being freed by mxs_resolver_free */
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED || r->destroying)
 		return;
-	dispatch(r, kind, owner, status, abuf, alen);
+	dispatch(r, kind, owner, sub, status, abuf, alen);
 }
 
 /* ---- domains ---- */
+
+const struct mxs_svc_def mxs_svc_defs[MXS_NSVC] = {
+	{ "submission", "_submission._tcp", 587, { "smtp", "mail", NULL } },
+	{ "submissions", "_submissions._tcp", 465, { "smtp", "mail", NULL } },
+	{ "imap", "_imap._tcp", 143, { "imap", "mail", NULL } },
+	{ "imaps", "_imaps._tcp", 993, { "imap", "mail", NULL } },
+	{ "pop3", "_pop3._tcp", 110, { "pop", "pop3", "mail" } },
+	{ "pop3s", "_pop3s._tcp", 995, { "pop", "pop3", "mail" } },
+};
 
 static int mxref_cmp(const void *pa, const void *pb)
 {
@@ -221,6 +243,140 @@ static void mx_answer(struct domain *d, int status, const unsigned char *abuf, i
 	mxs_domain_release(d);
 }
 
+/*
+ * RFC 2782 order: lowest priority first; among equal priorities the client picks by
+ * weight at random, so the heaviest is the likeliest first: written heaviest first, then
+ * by name and port, so the same zone gives the same bytes.
+ */
+static int srvref_cmp(const void *pa, const void *pb)
+{
+	const struct srvref *a = pa, *b = pb;
+	int c;
+
+	if (a->prio != b->prio)
+		return a->prio < b->prio ? -1 : 1;
+	if (a->weight != b->weight)
+		return a->weight > b->weight ? -1 : 1;
+	if ((c = strcmp(a->host, b->host)) != 0)
+		return c;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
+static void add_srv(struct svc *v, const char *host, unsigned prio, unsigned weight,
+		    unsigned port, int guessed)
+{
+	for (size_t i = 0; i < v->nsrv; i++)
+		if (strcmp(v->srv[i].host, host) == 0 && v->srv[i].port == port) {
+			if (prio < v->srv[i].prio || (prio == v->srv[i].prio && weight > v->srv[i].weight)) {
+				v->srv[i].prio = prio;
+				v->srv[i].weight = weight;
+			}
+			return;
+		}
+	if (v->nsrv >= MXS_MAX_MX)
+		return;
+	struct srvref *ns = realloc(v->srv, (v->nsrv + 1) * sizeof(*ns));
+	if (!ns)
+		return;
+	v->srv = ns;
+	struct srvref *e = &v->srv[v->nsrv];
+	memset(e, 0, sizeof(*e));
+	e->prio = prio;
+	e->weight = weight;
+	e->port = port;
+	e->guessed = guessed;
+	if (!(e->host = strdup(host)))
+		return;
+	v->nsrv++;
+}
+
+/* Look up the hosts of one service (after its SRV answer) and wait for them. */
+static void start_srv_hosts(struct domain *d, struct svc *v)
+{
+	if (v->nsrv > 1)
+		qsort(v->srv, v->nsrv, sizeof(*v->srv), srvref_cmp);
+	for (size_t i = 0; i < v->nsrv; i++) {
+		char name[MXS_DNS_NAME_MAX];
+		snprintf(name, sizeof(name), "%s", v->srv[i].host);
+		if (mxs_dns_normalize(name) < 0)
+			continue;
+		v->srv[i].h = mxs_host_get(d->r, name);
+		if (v->srv[i].h)
+			mxs_host_wait(v->srv[i].h, d);
+	}
+}
+
+static void srv_answer(struct domain *d, int svc, int status, const unsigned char *abuf, int alen)
+{
+	struct svc *v = &d->svc[svc];
+	struct mxs_answer a;
+	struct mxs_dns_rr rr;
+	char qname[MXS_DNS_NAME_MAX + 32];
+	int r, ndot = 0, n = 0;
+
+	snprintf(qname, sizeof(qname), "%s.%s", mxs_svc_defs[svc].srv, d->name);
+	v->st = mxs_answer_open(&a, status, abuf, alen, qname, MXS_DNS_T_SRV);
+	v->ad = a.ad;
+	if (v->st == MXS_DNS_OK) {
+		while ((r = mxs_answer_next(&a, &rr)) == 1) {
+			char host[MXS_DNS_NAME_MAX];
+			if (rr.rdlen < 7 ||
+			    mxs_dns_read_name(a.msg.buf, a.msg.len, rr.rdata_off + 6, host, NULL) < 0) {
+				v->st = MXS_DNS_MALFORMED;
+				break;
+			}
+			unsigned prio = (unsigned)(rr.rdata[0] << 8 | rr.rdata[1]);
+			unsigned weight = (unsigned)(rr.rdata[2] << 8 | rr.rdata[3]);
+			unsigned port = (unsigned)(rr.rdata[4] << 8 | rr.rdata[5]);
+			n++;
+			if (strcmp(host, ".") == 0) {
+				ndot++;
+				continue;
+			}
+			if (port == 0)
+				continue; /* nothing to dial */
+			add_srv(v, host, prio, weight, port, 0);
+		}
+		if (r < 0)
+			v->st = MXS_DNS_MALFORMED;
+		if (v->st == MXS_DNS_MALFORMED) {
+			for (size_t i = 0; i < v->nsrv; i++)
+				free(v->srv[i].host);
+			v->nsrv = 0;
+		}
+		/* "." alone: decidedly not offered; a "." among real targets is ignored */
+		if (v->st == MXS_DNS_OK && ndot && n == ndot)
+			v->not_offered = 1;
+	} else if (d->r->o.guess_hosts && (v->st == MXS_DNS_NXDOMAIN || v->st == MXS_DNS_NODATA)) {
+		/* no SRV record at all (not a failure, not "."): the usual names, if asked */
+		for (int g = 0; g < 3 && mxs_svc_defs[svc].guesses[g]; g++) {
+			char host[MXS_DNS_NAME_MAX];
+			snprintf(host, sizeof(host), "%s.%s", mxs_svc_defs[svc].guesses[g], d->name);
+			add_srv(v, host, 0, 0, mxs_svc_defs[svc].port, 1);
+		}
+	}
+	start_srv_hosts(d, v);
+	mxs_domain_release(d);
+}
+
+/* The SRV lookups of a new domain (--services). */
+static void start_services(struct domain *d)
+{
+	struct mxs_resolver *r = d->r;
+
+	if (!(d->svc = calloc(MXS_NSVC, sizeof(*d->svc)))) {
+		mxs_err("resolve", "out-of-memory domain=%s", d->name);
+		return;
+	}
+	for (int i = 0; i < MXS_NSVC; i++) {
+		char name[MXS_DNS_NAME_MAX + 32];
+		d->svc[i].st = MXS_DNS_STATUS_LAST;
+		snprintf(name, sizeof(name), "%s.%s", mxs_svc_defs[i].srv, d->name);
+		d->pending++;
+		mxs_query_sub(r, RQ_SRV, d, i, name, MXS_DNS_T_SRV);
+	}
+}
+
 static enum mxs_domain_status domain_status(const struct domain *d)
 {
 	switch (d->mx_st) {
@@ -252,6 +408,57 @@ static enum mxs_domain_status domain_status(const struct domain *d)
 	return MXS_DOM_NO_MX_ADDRESS;
 }
 
+static void addr_sockaddr(const struct mxs_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, a->b, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, a->b, 16);
+	}
+}
+
+/*
+ * The targets of the domain's services: every (service, port, host name, address) once
+ * per run, in the services' order, each service's hosts in SRV order. The address alone
+ * is not marked seen: a bare address line still means SMTP on port 25.
+ */
+static void emit_service_targets(struct domain *d)
+{
+	struct mxs_resolver *r = d->r;
+
+	for (int k = 0; d->svc && k < MXS_NSVC; k++) {
+		const struct svc *v = &d->svc[k];
+		for (size_t i = 0; i < v->nsrv; i++) {
+			const struct srvref *s = &v->srv[i];
+			char key[MXS_DNS_NAME_MAX + 32];
+			if (!s->h)
+				continue;
+			snprintf(key, sizeof(key), "%s:%u:%s", mxs_svc_defs[k].proto, s->port, s->host);
+			for (size_t j = 0; j < s->h->naddrs; j++) {
+				struct mxs_addr pair = mxs_addr_pair_key(key, &s->h->addrs[j]);
+				struct sockaddr_storage ss;
+				if (mxs_addrset_add(r->seen, &pair) != 1)
+					continue;
+				addr_sockaddr(&s->h->addrs[j], &ss);
+				const char *blocked = r->o.blocklist
+					? mxs_blocklist_check(r->o.blocklist, (struct sockaddr *)&ss) : NULL;
+				r->st.targets++;
+				r->st.service_targets++;
+				if (blocked)
+					r->st.blocked++;
+				json_t *t = mxs_emit_svc_target(r, &s->h->addrs[j], k, s, d->name, blocked);
+				if (t)
+					r->cbs.on_target(t, r->cbs.arg);
+			}
+		}
+	}
+}
+
 static void emit_new_targets(struct domain *d)
 {
 	struct mxs_resolver *r = d->r;
@@ -271,16 +478,7 @@ static void emit_new_targets(struct domain *d)
 			/* the address too: a bare address line naming it adds nothing */
 			mxs_addrset_add(r->seen, &h->addrs[j]);
 			struct sockaddr_storage ss;
-			memset(&ss, 0, sizeof(ss));
-			if (h->addrs[j].family == AF_INET) {
-				struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-				sin->sin_family = AF_INET;
-				memcpy(&sin->sin_addr, h->addrs[j].b, 4);
-			} else {
-				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-				sin6->sin6_family = AF_INET6;
-				memcpy(&sin6->sin6_addr, h->addrs[j].b, 16);
-			}
+			addr_sockaddr(&h->addrs[j], &ss);
 			const char *blocked = r->o.blocklist
 				? mxs_blocklist_check(r->o.blocklist, (struct sockaddr *)&ss) : NULL;
 			r->st.targets++;
@@ -292,11 +490,21 @@ static void emit_new_targets(struct domain *d)
 				r->cbs.on_target(t, r->cbs.arg);
 		}
 	}
+	emit_service_targets(d);
 }
 
 static void domain_free(struct domain *d)
 {
 	mxs_policy_cancel(d);
+	for (int k = 0; d->svc && k < MXS_NSVC; k++) {
+		for (size_t i = 0; i < d->svc[k].nsrv; i++) {
+			if (d->svc[k].srv[i].h)
+				mxs_host_unref(d->r, d->svc[k].srv[i].h);
+			free(d->svc[k].srv[i].host);
+		}
+		free(d->svc[k].srv);
+	}
+	free(d->svc);
 	for (size_t i = 0; i < d->nmx; i++) {
 		if (d->mx[i].h)
 			mxs_host_unref(d->r, d->mx[i].h);
@@ -379,6 +587,8 @@ static void domain_start(struct mxs_resolver *r, const char *name, long rank, in
 		mxs_query(r, RQ_MX, d, d->name, MXS_DNS_T_MX);
 		if (!r->o.no_policy)
 			mxs_policy_start(d);
+		if (r->o.services)
+			start_services(d);
 	}
 	mxs_domain_release(d);
 }

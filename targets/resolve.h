@@ -35,6 +35,8 @@ struct mxs_resolve_opts {
 	int retries;                    /* DNS re-sends after a timeout, with backoff */
 	int no_policy;                  /* skip MTA-STS, TLSRPT and TLSA */
 	int mx_hosts;                   /* bare names are MX host names, not mail domains */
+	int services;                   /* also the SRV records of the mail access services */
+	int guess_hosts;                /* with services: guess host names where there is no SRV */
 	const char *mta_sts_ca_file;    /* trust store for policy fetches; NULL: system */
 	unsigned short mta_sts_port;    /* 0: 443 */
 	int mta_sts_timeout_ms;         /* whole policy fetch; 0: 10000 */
@@ -61,6 +63,7 @@ struct mxs_resolve_stats {
 	unsigned long lines, skipped, bad_lines;
 	unsigned long domains, domains_done, hosts_in;
 	unsigned long targets, blocked;
+	unsigned long service_targets;  /* of targets: submission, IMAP, POP3 (--services) */
 	unsigned long queries, retries, cache_hits, cache_misses; /* retries: re-sends */
 	unsigned long timeouts;         /* DNS tries that timed out (retried or not) */
 	unsigned long policy_fetches;

@@ -62,6 +62,36 @@ struct mxref {
 	struct host *h;             /* one reference; NULL when the name is not queryable */
 };
 
+/*
+ * The mail access services of --services (RFC 6186, RFC 8314), in the order they are
+ * written: the proto name of the scanner's module, the SRV owner label, the default port,
+ * and the host names --guess-hosts tries where a domain has no SRV record.
+ */
+#define MXS_NSVC 6
+struct mxs_svc_def {
+	const char *proto;
+	const char *srv;
+	unsigned short port;
+	const char *guesses[3];
+};
+extern const struct mxs_svc_def mxs_svc_defs[MXS_NSVC];
+
+struct srvref {
+	char *host;                 /* owned */
+	unsigned prio, weight, port;
+	int guessed;                /* a --guess-hosts name, no SRV record behind it */
+	struct host *h;             /* one reference; NULL when the name is not queryable */
+};
+
+/* One service of a domain: its SRV lookup and the hosts it names. */
+struct svc {
+	enum mxs_dns_status st;     /* of the SRV lookup */
+	int ad;
+	int not_offered;            /* the only target is "." (RFC 2782, RFC 6186 3.4) */
+	struct srvref *srv;         /* owned; priority, then weight (heavier first), then name */
+	size_t nsrv;
+};
+
 struct mxs_resolver {
 	struct event_base *base;
 	struct mxs_resolve_opts o;
@@ -87,6 +117,7 @@ enum rq_kind {
 	RQ_HOST_TLSA,
 	RQ_POLICY_A,
 	RQ_POLICY_AAAA,
+	RQ_SRV,
 };
 
 /* One outstanding query: the c-ares callback argument; freed by the callback. */
@@ -94,6 +125,7 @@ struct rq {
 	struct mxs_resolver *r;
 	enum rq_kind kind;
 	void *owner;                /* struct domain * or struct host * */
+	int sub;                    /* RQ_SRV: the service's index in mxs_svc_defs */
 };
 
 /* Policy fetch states of a domain (policy.c). */
@@ -123,12 +155,15 @@ struct domain {
 	enum mxs_dns_status pol_dns; /* their first failure (MXS_DNS_OK: none) */
 	struct mxs_addr *pol_addrs; /* owned: the addresses found, A then AAAA */
 	size_t pol_naddrs;
+	struct svc *svc;            /* owned, MXS_NSVC entries; NULL without --services */
 };
 
 /* resolve.c */
 void mxs_domain_release(struct domain *d);   /* one pending item done; may complete d */
 void mxs_query(struct mxs_resolver *r, enum rq_kind kind, void *owner, const char *name,
 	       uint16_t qtype);
+void mxs_query_sub(struct mxs_resolver *r, enum rq_kind kind, void *owner, int sub,
+		   const char *name, uint16_t qtype);
 void mxs_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
 
 /* host.c */
@@ -154,5 +189,8 @@ void mxs_policy_cancel(struct domain *d);
 json_t *mxs_emit_domain(struct domain *d, enum mxs_domain_status st);
 json_t *mxs_emit_target(struct mxs_resolver *r, const struct mxs_addr *a, const char *mx,
 			const char *domain, const struct host *h, const char *blocked);
+/* A service target (--services): proto and port of the SRV record, no TLSA. */
+json_t *mxs_emit_svc_target(struct mxs_resolver *r, const struct mxs_addr *a, int svc,
+			    const struct srvref *s, const char *domain, const char *blocked);
 
 #endif

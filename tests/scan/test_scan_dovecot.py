@@ -163,6 +163,31 @@ class ScanDovecot(unittest.TestCase):
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("unknown --proto 'smtps'", p.stderr)
 
+    def test_sni_probe_keeps_protocol(self):
+        """A further name of an imaps or pop3s address gets its follow-up SNI probe
+        (--sni all) in the target's protocol, not in the scan's (smtp)."""
+        with dovecot.Dovecot("127.0.210.10") as dc:
+            lines = ""
+            for p in ("imaps", "pop3s", "imap"):
+                for name in (dc.hostname, "other.fleet.test"):
+                    lines += json.dumps({"type": "target", "ip": dc.addr, "port": dc.ports[p],
+                                         "proto": p, "mx": name}) + "\n"
+            recs, err, rc = scan(["--no-default-blocklist", "--ca-file", dc.ca_file, "--quiet",
+                                  "--sni", "all", "--greeting-timeout", "5"], lines)
+            self.assertEqual(rc, 0, err)
+            results = {r["port"]: r for r in recs if r["type"] == "result"}
+            names = {r["port"]: r for r in recs if r["type"] == "name"}
+            for p in ("imaps", "pop3s", "imap"):
+                port = dc.ports[p]
+                self.assertEqual(results[port]["proto"], p)
+                self.assertEqual(results[port]["outcome"], "success", results[port])
+                n = names[port]
+                self.assertEqual((n["name"], n["probe"], n["sni"], n["outcome"]),
+                                 ("other.fleet.test", "sni", "other.fleet.test", "success"), n)
+                # Dovecot has one certificate: the same leaf, not valid for the other name
+                self.assertEqual(n["leaf_sha256"], results[port]["tls"]["chain"][0]["sha256"])
+                self.assertFalse(n["name_match"])
+
     def test_service_views(self):
         """--db: the rows carry proto and auth; the v_service_* views count them, and the
         SMTP view v_addr leaves them out."""

@@ -48,7 +48,7 @@ static void full_name_line(void)
 	struct strv d = { 0 };
 	struct mxs_name_verdict v = {
 		.ip = "192.0.2.1", .port = 25, .name = "mx.example.net", .domains = &d,
-		.probe = "sni", .sni = "mx.example.net", .outcome = MXS_OUT_SUCCESS,
+		.guessed = true, .probe = "sni", .sni = "mx.example.net", .outcome = MXS_OUT_SUCCESS,
 		.trusted = 1, .expired = 0, .name_match = 1, .dane_present = true, .dane_tlsa = 1,
 		.dane_depth = 0,
 	};
@@ -75,6 +75,7 @@ static void full_record(void)
 	r.mx = strdup("mx.example.net");
 	strv_push(&r.mx_names, "mx.example.net");
 	strv_push(&r.domains, "example.net");
+	r.guessed = true;
 	r.input = strdup("input");
 	r.outcome = MXS_OUT_SUCCESS;
 	r.phase = MXS_PHASE_DONE;
