@@ -8,7 +8,8 @@
  *
  * MXS_RECORD_OBJECTS(O): O(ID, PARENT, "key", "path.", present)
  *   the JSON objects that hold fields; present is a C expression on the record r (and
- *   its TLS part t) that is false when the object is written as null.
+ *   its TLS part t) that is 0 when the object is written as null, negative when its
+ *   key is left out (support: absent when the legacy probes were not asked for).
  *
  * MXS_RECORD_FIELDS(K, X):
  *   K(name, OBJ, "key", json): a key of the row (type, ip, port), no column of its own;
@@ -34,6 +35,7 @@
 	O(EHLO_TLS, TOP, "ehlo_tls", "ehlo_tls.", r->ehlo_tls.reply.present) \
 	O(AUTH, TOP, "auth", "auth.", r->auth.checked) \
 	O(TAMPER, TOP, "tamper", "tamper.", 1) \
+	O(SUPPORT, TOP, "support", "support.", r->support != NULL ? 1 : -1) \
 	O(TIMING, TOP, "timing_ms", "timing_ms.", 1)
 
 #define MXS_RECORD_FIELDS(K, X) \
@@ -96,6 +98,31 @@
 	X(tamper_mangled_starttls, TAMPER, "mangled_starttls", ESC, jstr(r->mangled_starttls)) \
 	X(tamper_starttls_echo, TAMPER, "starttls_echo", BOOL, json_boolean(r->starttls_echo)) \
 	X(tamper_plaintext_after_starttls, TAMPER, "plaintext_after_starttls", I32, json_integer(r->plaintext_after_starttls)) \
+	X(support_sslv3, SUPPORT, "sslv3", BOOL, jbool3(r->support->version[MXS_SV_SSL3])) \
+	X(support_tls1_0, SUPPORT, "tls1_0", BOOL, jbool3(r->support->version[MXS_SV_TLS10])) \
+	X(support_tls1_1, SUPPORT, "tls1_1", BOOL, jbool3(r->support->version[MXS_SV_TLS11])) \
+	X(support_tls1_2, SUPPORT, "tls1_2", BOOL, jbool3(r->support->version[MXS_SV_TLS12])) \
+	X(support_tls1_3, SUPPORT, "tls1_3", BOOL, jbool3(r->support->version[MXS_SV_TLS13])) \
+	X(support_rc4, SUPPORT, "rc4", BOOL, jbool3(r->support->cls[MXS_SC_RC4])) \
+	X(support_3des, SUPPORT, "3des", BOOL, jbool3(r->support->cls[MXS_SC_3DES])) \
+	X(support_export, SUPPORT, "export", BOOL, jbool3(r->support->cls[MXS_SC_EXPORT])) \
+	X(support_null, SUPPORT, "null", BOOL, jbool3(r->support->cls[MXS_SC_NULL])) \
+	X(support_anon, SUPPORT, "anon", BOOL, jbool3(r->support->cls[MXS_SC_ANON])) \
+	X(support_cbc_only, SUPPORT, "cbc_only", BOOL, jbool3(r->support->cbc_only)) \
+	X(support_prefer_sslv3, SUPPORT, "prefer_sslv3", TEXT, jstr(r->support->prefer[MXS_SV_SSL3])) \
+	X(support_prefer_tls1_0, SUPPORT, "prefer_tls1_0", TEXT, jstr(r->support->prefer[MXS_SV_TLS10])) \
+	X(support_prefer_tls1_1, SUPPORT, "prefer_tls1_1", TEXT, jstr(r->support->prefer[MXS_SV_TLS11])) \
+	X(support_prefer_tls1_2, SUPPORT, "prefer_tls1_2", TEXT, jstr(r->support->prefer[MXS_SV_TLS12])) \
+	X(support_prefer_tls1_3, SUPPORT, "prefer_tls1_3", TEXT, jstr(r->support->prefer[MXS_SV_TLS13])) \
+	X(support_server_order, SUPPORT, "server_order", BOOL, jbool3(r->support->server_order)) \
+	X(support_dhe_bits, SUPPORT, "dhe_bits", I32, jint_or_null(r->support->dhe_bits)) \
+	X(support_groups, SUPPORT, "groups", TEXTS, r->support->groups_asked ? jstrv(&r->support->groups) : json_null()) \
+	X(support_fallback_scsv, SUPPORT, "fallback_scsv", BOOL, jbool3(r->support->fallback_scsv)) \
+	X(support_secure_renegotiation, SUPPORT, "secure_renegotiation", BOOL, jbool3(r->support->secure_reneg)) \
+	X(support_starttls_injection, SUPPORT, "starttls_injection", BOOL, jbool3(r->support->injection)) \
+	X(support_connections, SUPPORT, "connections", I16, json_integer(r->support->connections)) \
+	X(support_budget, SUPPORT, "budget", I16, json_integer(r->support->budget)) \
+	X(support_exhausted, SUPPORT, "exhausted", BOOL, json_boolean(r->support->exhausted)) \
 	X(t_connect, TIMING, "connect", I32, jint_or_null(r->timing[MXS_T_CONNECT])) \
 	X(t_greeting, TIMING, "greeting", I32, jint_or_null(r->timing[MXS_T_GREETING])) \
 	X(t_ehlo, TIMING, "ehlo", I32, jint_or_null(r->timing[MXS_T_EHLO])) \

@@ -20,7 +20,7 @@ struct rc_key {
 	int slot;            /* >= 0: column; < 0: RC_SUB(obj) or RC_SPECIAL_* */
 };
 
-#define RC_OBJS 10       /* objects of a result record holding columns (rowconv_result.c) */
+#define RC_OBJS 11       /* objects of a result record holding columns (rowconv_result.c) */
 
 struct rowconv {
 	struct certset *certs;        /* owned: certificates sent on this connection */

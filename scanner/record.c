@@ -48,6 +48,29 @@ void mxs_tls_rec_free(struct mxs_tls_rec *t)
 	free(t);
 }
 
+struct mxs_support_rec *mxs_support_new(void)
+{
+	struct mxs_support_rec *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	for (int i = 0; i < MXS_SV_LAST; i++)
+		u->version[i] = -1;
+	for (int i = 0; i < MXS_SC_LAST; i++)
+		u->cls[i] = -1;
+	u->cbc_only = u->server_order = u->dhe_bits = -1;
+	u->fallback_scsv = u->secure_reneg = u->injection = -1;
+	return u;
+}
+
+void mxs_support_free(struct mxs_support_rec *u)
+{
+	if (u == NULL)
+		return;
+	strv_free(&u->groups);
+	free(u);
+}
+
 void mxs_record_free(struct mxs_record *r)
 {
 	free(r->mx);
@@ -64,6 +87,7 @@ void mxs_record_free(struct mxs_record *r)
 	reply_rec_free(&r->ehlo_tls.reply);
 	strv_free(&r->ehlo_tls.extensions);
 	mxs_tls_rec_free(r->tls);
+	mxs_support_free(r->support);
 	free(r->mangled_starttls);
 	for (size_t i = 0; i < r->ntranscript; i++)
 		free(r->transcript[i].data);

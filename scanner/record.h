@@ -80,6 +80,37 @@ struct mxs_transcript_ent {
 #define MXS_TRANSCRIPT_MAX 64
 #define MXS_TRANSCRIPT_DATA_MAX 1024
 
+/* Protocol versions the legacy probes ask about (support.sslv3 .. support.tls1_3). */
+enum mxs_sv { MXS_SV_SSL3, MXS_SV_TLS10, MXS_SV_TLS11, MXS_SV_TLS12, MXS_SV_TLS13, MXS_SV_LAST };
+/* Weak suite classes they ask about (support.rc4 .. support.anon). */
+enum mxs_sc { MXS_SC_RC4, MXS_SC_3DES, MXS_SC_EXPORT, MXS_SC_NULL, MXS_SC_ANON, MXS_SC_LAST };
+
+/*
+ * What the legacy probes learnt of one address (the support object of docs/record.md).
+ * Every answer is tri-state: -1 unknown (not asked within the budget, or no clear
+ * answer), 0 no, 1 yes.
+ */
+struct mxs_support_rec {
+	int version[MXS_SV_LAST];     /* the version is accepted */
+	int cls[MXS_SC_LAST];         /* a suite of the class is accepted (some version) */
+	int cbc_only;                 /* below TLS 1.3 the server chooses CBC suites only */
+	const char *prefer[MXS_SV_LAST]; /* IANA name of the suite chosen from our full list; static */
+	int server_order;             /* 1: it chooses by its own order, 0: by ours */
+	int dhe_bits;                 /* finite-field DHE prime size, -1 unknown */
+	bool groups_asked;            /* groups below is an answer (else null) */
+	struct strv groups;           /* key-exchange groups accepted (IANA names) */
+	int fallback_scsv;            /* 1: a downgraded hello with the SCSV is refused */
+	int secure_reneg;             /* 1: renegotiation_info in the server's hello */
+	int injection;                /* 1: a NOOP sent with STARTTLS was answered inside TLS */
+	int connections;              /* connections the legacy probes made */
+	int budget;                   /* the most they were allowed */
+	bool exhausted;               /* questions were left unasked when the budget ran out */
+};
+
+/* A support object with every answer unknown; NULL when out of memory. */
+struct mxs_support_rec *mxs_support_new(void);
+void mxs_support_free(struct mxs_support_rec *u);
+
 enum mxs_timing {
 	MXS_T_CONNECT,
 	MXS_T_GREETING,
@@ -111,6 +142,7 @@ struct mxs_record {
 	struct mxs_ehlo_rec ehlo, ehlo_tls;
 	struct mxs_tls_rec *tls;
 	struct mxs_auth_rec auth;
+	struct mxs_support_rec *support; /* NULL: no legacy probes (the key is left out) */
 	char *mangled_starttls;
 	bool starttls_echo;
 	long plaintext_after_starttls;

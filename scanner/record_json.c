@@ -41,6 +41,12 @@ static json_t *jint_or_null(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+/* A tri-state answer: -1 unknown (null), 0, 1. */
+static json_t *jbool3(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
 static json_t *jtime(int64_t ms)
 {
 	char start[40];
@@ -97,15 +103,16 @@ static const struct { enum obj obj; const char *key; } fields[F_LAST] = {
 	MXS_RECORD_FIELDS(FIELD_DEF_, FIELD_DEF_)
 };
 
-/* Whether object o is written as an object (not null); t is r->tls. */
-static bool obj_present(const struct mxs_record *r, const struct mxs_tls_rec *t, enum obj o)
+/* Whether object o is written as an object (> 0), as null (0) or left out (< 0); t is r->tls. */
+static int obj_present(const struct mxs_record *r, const struct mxs_tls_rec *t, enum obj o)
 {
 	switch (o) {
-#define OBJ_PRESENT_(id, parent, key, path, present) case OBJ_##id: return (present);
+#define OBJ_PRESENT_(id, parent, key, path, present) \
+	case OBJ_##id: { int v_ = (present); return v_ > 0 ? 1 : v_ < 0 ? -1 : 0; }
 	MXS_RECORD_OBJECTS(OBJ_PRESENT_)
 	case OBJ_LAST: break;
 	}
-	return false;
+	return 0;
 }
 
 /* The value of field f (a new reference), or NULL to leave the key out. */
@@ -133,7 +140,8 @@ char *mxs_record_to_json(const struct mxs_record *r, size_t *len)
 	placed[OBJ_TOP] = true;
 	/*
 	 * Fields in table order; an object takes its place in its parent at its first field,
-	 * as null when it is absent (its parent is then present, the table nests them).
+	 * as null when it is absent (its parent is then present, the table nests them), or
+	 * not at all when its presence is negative.
 	 */
 	for (int f = 0; f < F_LAST; f++) {
 		enum obj o = fields[f].obj;
@@ -144,10 +152,11 @@ char *mxs_record_to_json(const struct mxs_record *r, size_t *len)
 			placed[o] = true;
 			if (obj[p] == NULL)
 				continue;
-			if (obj_present(r, t, o)) {
+			int pr = obj_present(r, t, o);
+			if (pr > 0) {
 				obj[o] = json_object();
 				json_object_set(obj[p], objs[o].key, obj[o]);
-			} else {
+			} else if (pr == 0) {
 				json_object_set_new(obj[p], objs[o].key, json_null());
 			}
 		}
@@ -163,11 +172,6 @@ char *mxs_record_to_json(const struct mxs_record *r, size_t *len)
 	if (s != NULL && len != NULL)
 		*len = strlen(s);
 	return s;
-}
-
-static json_t *jbool3(int v)
-{
-	return v < 0 ? json_null() : json_boolean(v);
 }
 
 #define NOBJ_ID_(id, parent, key, path, present) NOBJ_##id,

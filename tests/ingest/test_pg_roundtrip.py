@@ -158,6 +158,36 @@ class RoundTrip(unittest.TestCase):
             "SELECT extra FROM results WHERE scan_id = %d AND ip = '198.51.100.2'" % scan)),
             {"start": "2026-02-30T00:00:00Z"})
 
+    def test_support_columns(self):
+        """The support object (legacy probes) lands in typed support_* columns; a record
+        without it leaves them all NULL (not probed)."""
+        rec = smtp_result("192.0.2.77", "success", mx="mx.example", starttls_code=220, tls_info=tls())
+        rec["support"] = {"sslv3": False, "tls1_0": True, "tls1_1": None, "tls1_2": True,
+                          "tls1_3": True, "rc4": True, "3des": False, "export": None, "null": False,
+                          "anon": False, "cbc_only": False, "prefer_sslv3": None,
+                          "prefer_tls1_0": "TLS_RSA_WITH_RC4_128_SHA", "prefer_tls1_1": None,
+                          "prefer_tls1_2": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                          "prefer_tls1_3": "TLS_AES_128_GCM_SHA256", "server_order": True,
+                          "dhe_bits": 1024, "groups": ["x25519", "secp256r1"],
+                          "fallback_scsv": True, "secure_renegotiation": True,
+                          "starttls_injection": False, "connections": 6, "budget": 6,
+                          "exhausted": True}
+        plain = smtp_result("192.0.2.78", "success", mx="mx.example", starttls_code=220, tls_info=tls())
+        scan = self.ingest([line(rec), line(plain)])
+        cols = ("support_sslv3, support_tls1_0, support_tls1_1, support_3des, support_rc4,"
+                " support_prefer_tls1_0, support_prefer_tls1_3, support_server_order,"
+                " support_dhe_bits, support_groups, support_fallback_scsv,"
+                " support_secure_renegotiation, support_starttls_injection, support_connections,"
+                " support_budget, support_exhausted, support_cbc_only, extra")
+        row = self.pg.query("SELECT %s FROM results WHERE scan_id = %d AND ip = '192.0.2.77'"
+                            % (cols, scan))[0]
+        self.assertEqual(row, ["f", "t", None, "f", "t", "TLS_RSA_WITH_RC4_128_SHA",
+                               "TLS_AES_128_GCM_SHA256", "t", "1024", "{x25519,secp256r1}", "t", "t",
+                               "f", "6", "6", "t", "f", None])
+        row = self.pg.query("SELECT %s FROM results WHERE scan_id = %d AND ip = '192.0.2.78'"
+                            % (cols, scan))[0]
+        self.assertEqual(row, [None] * 18)
+
     def test_rejects_never_cost_a_batch(self):
         good = [line(smtp_result("203.0.113.%d" % i, "no-starttls", offered=False)) for i in range(1, 6)]
         lines = [good[0], b"not json at all", good[1], b"{\"type\":\"result\",\"ip\":\"not-an-ip\"}",

@@ -99,6 +99,10 @@ static void full_record(void)
 	r.proto = "smtp";
 	r.auth.checked = true;
 	strv_push(&r.auth.mechs, "PLAIN");
+	r.support = mxs_support_new();
+	r.support->groups_asked = true;
+	strv_push(&r.support->groups, "x25519");
+	r.support->prefer[MXS_SV_TLS12] = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256";
 	mxs_record_transcript(&r, 'S', false, 1, "220 hi", 6);
 	json = mxs_record_to_json(&r, &len);
 	printf("%s\n", json ? json : "");
