@@ -360,6 +360,8 @@ static void print_summary(const struct mxs_scan_stats *st)
 	if (st->names)
 		fprintf(stderr, ", %llu name lines (%llu SNI probes)", (unsigned long long)st->names,
 			(unsigned long long)st->sni_probes);
+	if (st->legacy_probes)
+		fprintf(stderr, ", %llu legacy probe connections", (unsigned long long)st->legacy_probes);
 	if (st->skipped_shard)
 		fprintf(stderr, ", %llu skipped (other shard or already done)", (unsigned long long)st->skipped_shard);
 	if (st->unscanned)

@@ -35,6 +35,8 @@ const struct option scan_longopts[] = {
 	{ "window", required_argument, NULL, SCAN_OPT_WINDOW },
 	{ "no-transcript", no_argument, NULL, SCAN_OPT_NO_TRANSCRIPT },
 	{ "sni", required_argument, NULL, SCAN_OPT_SNI },
+	{ "probes", required_argument, NULL, SCAN_OPT_PROBES },
+	{ "legacy-budget", required_argument, NULL, SCAN_OPT_LEGACY_BUDGET },
 	{ "quiet", no_argument, NULL, SCAN_OPT_QUIET },
 	{ "log-level", required_argument, NULL, SCAN_OPT_LOG },
 	{ NULL, 0, NULL, 0 },
@@ -75,6 +77,10 @@ void scan_opts_usage(FILE *f)
 "  --no-transcript         leave the SMTP transcript out of the records\n"
 "  --sni all|needed|none   follow-up probe per further MX name of an address, sending it in\n"
 "                          SNI: for every name, for names with TLSA records (default), never\n"
+"  --probes default|legacy  legacy: after the normal probe, crafted ClientHellos ask what each\n"
+"                          TLS address still accepts (SSLv3, RC4, export, DH size, ...) and\n"
+"                          whether STARTTLS injection works; the record's support object\n"
+"  --legacy-budget N       connections the legacy probes may make per address (default 6)\n"
 "  --quiet                 no status line\n"
 "  --log-level LEVEL       error, warn, info, debug (default info)\n");
 }
@@ -182,6 +188,20 @@ int scan_opt_apply(const char *cmd, int c, const char *arg, struct mxs_scan_opts
 			fprintf(stderr, "mxsurvey %s: --sni wants all, needed or none, not '%s'\n", cmd, arg);
 			bad = 1;
 		}
+		break;
+	case SCAN_OPT_PROBES:
+		if (strcmp(arg, "legacy") == 0 || strcmp(arg, "default,legacy") == 0)
+			o->legacy = true;
+		else if (strcmp(arg, "default") == 0)
+			o->legacy = false;
+		else {
+			fprintf(stderr, "mxsurvey %s: --probes wants default or legacy, not '%s'\n", cmd, arg);
+			bad = 1;
+		}
+		break;
+	case SCAN_OPT_LEGACY_BUDGET:
+		bad = int_arg(cmd, "legacy-budget", arg, 1, 64, &v);
+		o->legacy_budget = (int)v;
 		break;
 	case SCAN_OPT_QUIET: o->status = false; break;
 	case SCAN_OPT_LOG:

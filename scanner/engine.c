@@ -40,6 +40,7 @@ void mxs_scan_opts_defaults(struct mxs_scan_opts *o)
 	o->profile = "default-v1";
 	o->default_blocklist = true;
 	o->transcript = true;
+	o->legacy_budget = 6;
 	o->status = true;
 	o->shard_count = 1;
 }
@@ -84,7 +85,7 @@ static void emit_line(struct mxs_scanner *sc, const char *line, size_t len, enum
 		sc->st.emit_errors++;
 }
 
-static void emit_record(struct mxs_scanner *sc, struct mxs_record *r)
+void engine_emit_record(struct mxs_scanner *sc, struct mxs_record *r)
 {
 	size_t len = 0;
 	char *json = mxs_record_to_json(r, &len);
@@ -122,7 +123,7 @@ static void emit_undialled(struct mxs_scanner *sc, struct mxs_target *t, enum mx
 	r.ehlo_name = sc->ehlo_name;
 	r.profile = sc->tls.profile;
 	r.keep_transcript = sc->o.transcript;
-	emit_record(sc, &r);
+	engine_emit_record(sc, &r);
 	/* input and detail are borrowed; the record owns the rest. */
 	r.input = NULL;
 	r.detail = NULL;
@@ -437,11 +438,16 @@ void engine_session_done(struct mxs_scanner *sc, struct session *s)
 			s->rec.outcome = MXS_OUT_LOCAL_ERROR;
 			mxs_record_detail(&s->rec, "out of file descriptors");
 		}
-		/* A follow-up SNI probe has no record of its own: its verdict is a name line. */
-		if (s->tgt.sni_name == 0)
-			emit_record(sc, &s->rec);
-		if (s->tgt.plan > 0)
-			plan_probe_done(sc, s);
+		if (s->tgt.legacy > 0) {
+			/* A legacy probe's answer goes into the held record's support object. */
+			legacy_probe_done(sc, s);
+		} else {
+			/* A follow-up SNI probe has no record of its own: its verdict is a name line. */
+			if (s->tgt.sni_name == 0 && !legacy_hold(sc, s))
+				engine_emit_record(sc, &s->rec);
+			if (s->tgt.plan > 0)
+				plan_probe_done(sc, s);
+		}
 	}
 	session_free(s);
 	schedule_pump(sc);
@@ -497,7 +503,7 @@ static void start_one(struct mxs_scanner *sc, size_t j)
 	struct session *s;
 
 	sc->win[j] = sc->win[--sc->nwin];
-	if (t->plan > 0 && t->sni_name == 0)
+	if (t->plan > 0 && t->sni_name == 0 && t->legacy == 0)
 		sc->plans[t->plan - 1]->state = PLAN_RUNNING;
 	s = session_new(sc, t);
 	if (s == NULL) {
@@ -626,6 +632,7 @@ void mxs_scanner_stop(struct mxs_scanner *sc)
 		return;
 	}
 	sc->stopping = true;
+	legacy_stop(sc);
 	mxs_info("scan", "stopping: %zu in flight get %d ms to finish, %zu queued targets stay unscanned",
 		 sc->inflight, sc->o.drain_timeout_ms, sc->nwin);
 	tv.tv_sec = sc->o.drain_timeout_ms / 1000;
@@ -822,6 +829,7 @@ void mxs_scanner_free(struct mxs_scanner *sc)
 	addrmap_free(&sc->per_ip);
 	addrmap_free(&sc->per_net);
 	addrmap_free(&sc->seen);
+	legacy_free_all(sc);
 	plan_free_all(sc);
 	if (sc->pump_ev)
 		event_free(sc->pump_ev);

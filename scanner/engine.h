@@ -13,6 +13,7 @@
 #include "scanner.h"
 #include "proto.h"
 #include "target.h"
+#include "tls_answer.h"
 #include "tls_client.h"
 
 struct mxs_blocklist;
@@ -26,6 +27,8 @@ enum session_state {
 	ST_PROTO,        /* the protocol module's dialogue (conv_state) */
 	ST_HANDSHAKE,    /* TLS handshake in progress */
 	ST_RETRY_WAIT,   /* no connection; waiting to retry (after a 421) */
+	ST_HELLO,        /* legacy probe: our ClientHello sent, reading the server's answer */
+	ST_INJECT_WAIT,  /* injection check: handshake done, listening for the NOOP's answer */
 	ST_DONE,         /* record complete; release pending */
 	ST_LAST
 };
@@ -54,6 +57,9 @@ struct session {
 	bool requeue;                 /* on release: back into the window, no record */
 	unsigned char *chain;         /* the peer's chain as sent (DER), once TLS is up */
 	size_t chain_len;
+	bool reached_tls;             /* the TLS stage began (after 220 to STARTTLS) */
+	struct tls_reader *reader;    /* legacy probe: the answer to our ClientHello */
+	int inject_verdict;           /* injection check: 1 answered inside TLS, 0 not, -1 unknown */
 };
 
 struct mxs_scanner {
@@ -120,9 +126,29 @@ void engine_session_done(struct mxs_scanner *sc, struct session *s);
 int engine_fd_exhausted(struct mxs_scanner *sc);
 
 /* engine.c, called by plans */
+/* Emit a result record (the legacy probes held it until they were done). */
+void engine_emit_record(struct mxs_scanner *sc, struct mxs_record *r);
 /* Queue a target (taken over) in the window; -1 when out of memory (t is freed). */
 int engine_enqueue(struct mxs_scanner *sc, struct mxs_target *t);
 /* Emit one name line. */
 void engine_emit_name(struct mxs_scanner *sc, const struct mxs_name_verdict *v);
+
+/* legacy_plan.c: the legacy probes of a plan (legacy.h asks the questions) */
+/*
+ * The first probe of s's plan ended: when the legacy probes apply (--probes legacy, the
+ * probe reached the TLS stage), take its record over, to be emitted when they are done,
+ * and queue the first of them. Returns true when the record was taken.
+ */
+bool legacy_hold(struct mxs_scanner *sc, struct session *s);
+/* A legacy probe ended: read its answer, queue the next or emit the record. */
+void legacy_probe_done(struct mxs_scanner *sc, struct session *s);
+/* The ClientHello of a legacy probe; *want_kx as tls_reader_init wants it. 0: none. */
+size_t legacy_probe_hello(struct mxs_scanner *sc, struct session *s, uint8_t *out, size_t cap,
+			  bool *want_kx);
+/* Does this legacy probe do the STARTTLS injection check (not a crafted hello)? */
+bool legacy_probe_injects(const struct session *s);
+/* The scan stops: legacy probes waiting in the window will not run; emit their records. */
+void legacy_stop(struct mxs_scanner *sc);
+void legacy_free_all(struct mxs_scanner *sc);
 
 #endif

@@ -49,6 +49,7 @@ struct addr_plan {
 	bool first_named;         /* names[0] came with the first target: the result record judges it */
 	unsigned char *chain;     /* DER, leaf first; NULL: no TLS */
 	size_t chain_len;
+	struct legacy_plan *legacy; /* the legacy probes, while they run (legacy_plan.c) */
 };
 
 struct mxs_proto;

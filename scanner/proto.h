@@ -56,6 +56,12 @@ struct mxs_conv {
 	int64_t t_phase;          /* monotonic ms: start of this state */
 	int retries;              /* attempts allowed after the first */
 	const bool *stopping;     /* the scan is stopping: no retry */
+	/*
+	 * The STARTTLS injection check (legacy probes): the module sends its STARTTLS
+	 * command and a harmless one (SMTP: NOOP) in one write; whether the second is
+	 * answered inside TLS is the runner's to see.
+	 */
+	bool inject;
 	/* Set by a handler returning MXS_NEXT_RETRY: the outcome if the retry never comes. */
 	enum mxs_outcome retry_outcome;
 	const char *retry_detail; /* borrowed from the record */

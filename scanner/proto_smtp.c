@@ -119,7 +119,16 @@ static void smtp_enter(struct mxs_conv *c, int st)
 	case SMTP_GREETING: break;
 	case SMTP_EHLO: send_hello(c, "EHLO"); break;
 	case SMTP_HELO: send_hello(c, "HELO"); break;
-	case SMTP_STARTTLS: mxs_conv_send_line(c, "STARTTLS"); break;
+	case SMTP_STARTTLS:
+		if (c->inject) {
+			/* one write, one segment: a server that buffers the NOOP answers it inside TLS */
+			mxs_record_transcript(c->rec, 'C', c->tls, mxs_conv_since_attempt(c),
+					      "STARTTLS\r\nNOOP", 14);
+			c->write(c->io, "STARTTLS\r\nNOOP\r\n", 16);
+		} else {
+			mxs_conv_send_line(c, "STARTTLS");
+		}
+		break;
 	case SMTP_EHLO_TLS: send_hello(c, "EHLO"); break;
 	case SMTP_QUIT: mxs_conv_send_line(c, "QUIT"); break;
 	case SMTP_LAST: break;

@@ -26,10 +26,16 @@
 
 #include "engine.h"
 #include "log.h"
+#include "tls_hello.h"
 #include "timeutil.h"
 
 /* How long the goodbye state may take; its answer changes nothing in the record. */
 #define QUIT_TIMEOUT_MS 5000
+/*
+ * Injection check: how long to listen after the handshake. A server that kept the
+ * pipelined NOOP answers it at once, from its buffer; silence this long means it did not.
+ */
+#define INJECT_WAIT_MS 2000
 /* Longest wait between retries. */
 #define RETRY_DELAY_MAX_MS (30 * 60 * 1000)
 
@@ -38,6 +44,8 @@ const char *const session_state_names[ST_LAST] = {
 	[ST_PROTO] = "proto",
 	[ST_HANDSHAKE] = "handshake",
 	[ST_RETRY_WAIT] = "retry_wait",
+	[ST_HELLO] = "hello",
+	[ST_INJECT_WAIT] = "inject_wait",
 	[ST_DONE] = "done",
 };
 
@@ -46,6 +54,8 @@ static const enum mxs_phase runner_phase[ST_LAST] = {
 	[ST_PROTO] = MXS_PHASE_NONE,   /* the module's phase of conv_state */
 	[ST_HANDSHAKE] = MXS_PHASE_HANDSHAKE,
 	[ST_RETRY_WAIT] = MXS_PHASE_CONNECT,
+	[ST_HELLO] = MXS_PHASE_HANDSHAKE,
+	[ST_INJECT_WAIT] = MXS_PHASE_HANDSHAKE,
 	[ST_DONE] = MXS_PHASE_DONE,
 };
 
@@ -79,7 +89,9 @@ static int phase_timeout_ms(const struct session *s)
 
 	switch (s->state) {
 	case ST_CONNECT: return o->connect_timeout_ms;
-	case ST_HANDSHAKE: return o->handshake_timeout_ms;
+	case ST_HANDSHAKE: case ST_HELLO: return o->handshake_timeout_ms;
+	case ST_INJECT_WAIT:
+		return o->command_timeout_ms < INJECT_WAIT_MS ? o->command_timeout_ms : INJECT_WAIT_MS;
 	case ST_PROTO:
 		switch (s->proto->clocks[s->conv_state]) {
 		case MXS_CLOCK_GREETING: return o->greeting_timeout_ms;
@@ -223,6 +235,45 @@ static void schedule_retry(struct session *s)
 
 /* ---- the TLS stage ---- */
 
+/*
+ * A legacy probe's TLS stage: our own ClientHello on the plain socket, then the answer
+ * read into s->reader until it is final, the server closes, or the handshake clock runs
+ * out. No handshake completes; the connection is simply closed.
+ */
+static void start_hello(struct session *s)
+{
+	uint8_t hello[TLS_HELLO_MAX];
+	bool want_kx = false;
+	size_t n = legacy_probe_hello(s->sc, s, hello, sizeof(hello), &want_kx);
+
+	if (n == 0 || (s->reader = malloc(sizeof(*s->reader))) == NULL) {
+		conclude(s, MXS_OUT_LOCAL_ERROR, "cannot write the ClientHello");
+		return;
+	}
+	tls_reader_init(s->reader, want_kx);
+	mxs_record_transcript(&s->rec, 'C', false, mxs_conv_since_attempt(&s->conv), "[ClientHello]", 13);
+	bufferevent_write(s->bev, hello, n);
+	set_state(s, ST_HELLO, 0);
+}
+
+/* Bytes of the answer to our hello arrived (or the server closed: eof). */
+static void hello_read(struct session *s, bool eof)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n;
+
+	while (!s->reader->done && (n = evbuffer_get_contiguous_space(in)) > 0) {
+		tls_reader_feed(s->reader, evbuffer_pullup(in, (ev_ssize_t)n), n);
+		evbuffer_drain(in, n);
+	}
+	if (!s->reader->done && eof)
+		tls_reader_eof(s->reader);
+	if (s->reader->done) {
+		mxs_conv_outcome(&s->conv, MXS_OUT_SUCCESS, "answer %d", (int)s->reader->ans.kind);
+		close_now(s);
+	}
+}
+
 static void start_tls(struct session *s)
 {
 	struct mxs_scanner *sc = s->sc;
@@ -241,6 +292,11 @@ static void start_tls(struct session *s)
 				      evbuffer_pullup(in, (ev_ssize_t)show), extra);
 		s->rec.plaintext_after_starttls = (long)extra;
 		evbuffer_drain(in, extra);
+	}
+	s->reached_tls = true;
+	if (s->tgt.legacy > 0 && !legacy_probe_injects(s)) {
+		start_hello(s);
+		return;
 	}
 	ssl = tls_client_new_ssl(&sc->tls, s->tgt.mx, s->tgt.tlsa, s->tgt.ntlsa);
 	if (ssl == NULL) {
@@ -264,8 +320,29 @@ static void start_tls(struct session *s)
 	set_state(s, ST_HANDSHAKE, 0);
 }
 
+/* Injection check: whatever arrives now, unasked, answers the NOOP sent with STARTTLS. */
+static void inject_read(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n = evbuffer_get_length(in);
+
+	if (n == 0)
+		return;
+	mxs_record_transcript(&s->rec, 'S', true, mxs_conv_since_attempt(&s->conv),
+			      evbuffer_pullup(in, (ev_ssize_t)(n < 256 ? n : 256)), n < 256 ? n : 256);
+	s->inject_verdict = 1;
+	mxs_conv_outcome(&s->conv, MXS_OUT_SUCCESS, "a reply arrived inside TLS unasked");
+	close_now(s);
+}
+
 static void tls_established(struct session *s)
 {
+	if (s->tgt.legacy > 0) {
+		/* the injection check: say nothing, listen */
+		set_state(s, ST_INJECT_WAIT, 0);
+		inject_read(s);
+		return;
+	}
 	s->rec.timing[MXS_T_HANDSHAKE] = mxs_mono_ms() - s->t_phase;
 	s->rec.tls = tls_client_describe(&s->sc->tls, s->ssl, s->tgt.mx, &s->tgt.mx_names,
 					 s->tgt.ntlsa, s->tgt.tlsa_dnssec);
@@ -379,6 +456,13 @@ static void session_event(struct session *s, short what, int err)
 	case ST_HANDSHAKE:
 		handshake_failed(s, what, err);
 		break;
+	case ST_HELLO:
+		hello_read(s, true);
+		break;
+	case ST_INJECT_WAIT:
+		/* closed without answering: no sign either way */
+		conclude(s, MXS_OUT_PEER_CLOSED, "closed after the handshake");
+		break;
 	case ST_PROTO:
 		if (s->conv_state == s->proto->quit_state)
 			close_now(s);
@@ -405,7 +489,12 @@ static void on_read(struct bufferevent *bev, void *arg)
 	 */
 	if (s->state != ST_DONE && s->state != ST_RETRY_WAIT)
 		arm_phase_clock(s);
-	read_lines(s);
+	if (s->state == ST_HELLO)
+		hello_read(s, false);
+	else if (s->state == ST_INJECT_WAIT)
+		inject_read(s);
+	else
+		read_lines(s);
 	s->depth--;
 	session_maybe_release(s);
 }
@@ -417,7 +506,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	s->depth++;
 	/* Data that arrived with the close is still a reply: read it first. */
-	if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state != ST_HANDSHAKE)
+	if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state == ST_INJECT_WAIT)
+		inject_read(s);
+	else if ((what & BEV_EVENT_EOF) && s->bev != NULL && s->state != ST_HANDSHAKE &&
+		 s->state != ST_HELLO)
 		read_lines(s);
 	/* The reply may have ended the connection (a 421 sends the session to retry). */
 	if (!s->release && s->bev != NULL)
@@ -446,6 +538,15 @@ static void timed_out(struct session *s)
 		break;
 	case ST_HANDSHAKE:
 		conclude(s, MXS_OUT_HANDSHAKE_TIMEOUT, "no handshake within %d ms", phase_ms);
+		break;
+	case ST_HELLO:
+		/* no answer to our hello: the reader's answer stays none (unclear) */
+		conclude(s, MXS_OUT_HANDSHAKE_TIMEOUT, "no answer to the ClientHello within %d ms", phase_ms);
+		break;
+	case ST_INJECT_WAIT:
+		s->inject_verdict = 0;
+		mxs_conv_outcome(&s->conv, MXS_OUT_SUCCESS, "nothing arrived inside TLS in %d ms", phase_ms);
+		close_now(s);
 		break;
 	case ST_PROTO:
 		follow(s, s->proto->on_timeout(&s->conv, s->conv_state, phase_ms));
@@ -540,6 +641,8 @@ struct session *session_new(struct mxs_scanner *sc, struct mxs_target *t)
 	s->conv.ehlo_is_fqdn = sc->ehlo_is_fqdn;
 	s->conv.retries = sc->o.retries;
 	s->conv.stopping = &sc->stopping;
+	s->inject_verdict = -1;
+	s->conv.inject = legacy_probe_injects(s);
 	s->proto->init(&s->conv);
 	if (mxs_record_set_target(&s->rec, &s->tgt) < 0) {
 		session_free(s);
@@ -656,6 +759,7 @@ void session_free(struct session *s)
 	s->proto->release(&s->conv);
 	free(s->conv.mod);
 	free(s->chain);
+	free(s->reader);
 	mxs_record_free(&s->rec);
 	target_free(&s->tgt);
 	free(s);

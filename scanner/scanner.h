@@ -63,6 +63,14 @@ struct mxs_scan_opts {
 	 * names with TLSA records (NEEDED, the default), or never (NONE).
 	 */
 	enum mxs_sni_mode { MXS_SNI_NEEDED, MXS_SNI_ALL, MXS_SNI_NONE } sni;
+	/*
+	 * The legacy probes (scanner/legacy.c): after an address's first probe reached the
+	 * TLS stage, up to legacy_budget further connections, one at a time, ask with
+	 * crafted ClientHellos what it still accepts; its record waits for them and carries
+	 * the answers as its support object.
+	 */
+	bool legacy;
+	int legacy_budget;
 };
 
 /* Defaults for every option (polite: one connection per address). */
@@ -90,6 +98,7 @@ struct mxs_scan_stats {
 	uint64_t emit_errors;
 	uint64_t names;         /* name lines emitted: verdicts of (MX name, address) pairs */
 	uint64_t sni_probes;    /* follow-up probes that sent a further name in SNI */
+	uint64_t legacy_probes; /* connections of the legacy probes */
 	uint64_t by_outcome[MXS_OUT_LAST];
 };
 

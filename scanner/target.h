@@ -35,6 +35,8 @@ struct mxs_target {
 	int sni_name;
 	const struct mxs_proto *proto; /* the target's own protocol; NULL: the scan's */
 	bool guessed;   /* resolve --guess-hosts: a guessed host name, no SRV record behind it */
+	/* A legacy probe of the plan (scanner/legacy.c): its question (1 + enum legacy_q), 0: none. */
+	int legacy;
 };
 
 enum target_parse {

@@ -277,6 +277,60 @@ const struct fb_behaviour fb_behaviours[FB_LAST] = {
 		.outcome = FB_OUT_STARTTLS_TIMEOUT,
 		.phase = FB_PHASE_STARTTLS,
 	},
+	/* Canned TLS servers for the legacy probes: OpenSSL's own handshake fails on them. */
+	[FB_LEGACY_RC4_TLS10] = {
+		.name = "legacy-rc4-tls10",
+		.about = "canned: SSLv3 and TLS 1.0 only, RC4-SHA first, then 3DES, AES128-SHA",
+		.after_starttls = FB_AFTER_CANNED,
+		.canned = &tm_rc4_tls10,
+		.outcome = FB_OUT_HANDSHAKE_ERROR,
+		.phase = FB_PHASE_HANDSHAKE,
+	},
+	[FB_LEGACY_SSL3_EXPORT] = {
+		.name = "legacy-ssl3-export",
+		.about = "canned: SSLv3 only, EXP-RC4-MD5 and RC4-MD5, the client's order",
+		.after_starttls = FB_AFTER_CANNED,
+		.canned = &tm_ssl3_export,
+		.outcome = FB_OUT_HANDSHAKE_ERROR,
+		.phase = FB_PHASE_HANDSHAKE,
+	},
+	[FB_LEGACY_MODERN] = {
+		.name = "legacy-modern",
+		.about = "canned: TLS 1.2-1.3, ECDHE AEAD, alerts for what it refuses, SCSV honoured",
+		.after_starttls = FB_AFTER_CANNED,
+		.canned = &tm_modern,
+		.outcome = FB_OUT_HANDSHAKE_ERROR,
+		.phase = FB_PHASE_HANDSHAKE,
+	},
+	[FB_LEGACY_INTOLERANT] = {
+		.name = "legacy-intolerant",
+		.about = "canned: TLS 1.0 only, closes on a ClientHello asking for a higher version",
+		.after_starttls = FB_AFTER_CANNED,
+		.canned = &tm_intolerant,
+		.outcome = FB_OUT_HANDSHAKE_ERROR,
+		.phase = FB_PHASE_HANDSHAKE,
+	},
+	[FB_LEGACY_CLOSE_UNKNOWN] = {
+		.name = "legacy-close-unknown",
+		.about = "canned: TLS 1.0 and 1.2, closes on any ClientHello offering a suite it does not know",
+		.after_starttls = FB_AFTER_CANNED,
+		.canned = &tm_close_unknown,
+		.outcome = FB_OUT_HANDSHAKE_ERROR,
+		.phase = FB_PHASE_HANDSHAKE,
+	},
+	[FB_LEGACY_DHE_ODD] = {
+		.name = "legacy-dhe-odd",
+		.about = "canned: TLS 1.0-1.2, DHE with a 1024-bit prime first, odd ServerHello extensions",
+		.after_starttls = FB_AFTER_CANNED,
+		.canned = &tm_dhe_odd,
+		.outcome = FB_OUT_HANDSHAKE_ERROR,
+		.phase = FB_PHASE_HANDSHAKE,
+	},
+	[FB_STARTTLS_INJECTION] = {
+		.name = "starttls-injection",
+		.about = "as 0, but commands pipelined behind STARTTLS are answered inside TLS",
+		.keeps_pipelined = 1,
+	},
 };
 
 /*

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlsmodel.h"
+
 /* Bytes with a length, because some greetings carry NUL. */
 struct fb_bytes {
 	const char *p;
@@ -57,6 +59,13 @@ enum fb_id {
 	FB_CAPA_FLOOD,
 	FB_HUGE_LINE,
 	FB_STARTTLS_STALL,
+	FB_LEGACY_RC4_TLS10,
+	FB_LEGACY_SSL3_EXPORT,
+	FB_LEGACY_MODERN,
+	FB_LEGACY_INTOLERANT,
+	FB_LEGACY_CLOSE_UNKNOWN,
+	FB_LEGACY_DHE_ODD,
+	FB_STARTTLS_INJECTION,
 	FB_LAST
 };
 
@@ -86,6 +95,7 @@ enum fb_after_starttls {
 	FB_AFTER_TLS,       /* TLS handshake as server */
 	FB_AFTER_PLAIN,     /* stay in plaintext, keep reading commands */
 	FB_AFTER_NOT_TLS,   /* wait for the ClientHello, answer it with FB_NOT_TLS, close */
+	FB_AFTER_CANNED,    /* answer the ClientHello as the canned server .canned (tlsmodel.h), close */
 };
 
 enum fb_tls_id {
@@ -186,6 +196,9 @@ struct fb_behaviour {
 	struct fb_bytes starttls_reply;        /* NULL: 220 if STARTTLS is advertised, else 502 */
 	int starttls_stall;                    /* STARTTLS is read and never answered */
 	enum fb_after_starttls after_starttls;
+	const struct tm_server *canned;        /* FB_AFTER_CANNED: what it answers */
+	int keeps_pipelined;                   /* commands pipelined behind STARTTLS are kept and
+					        * answered inside TLS (STARTTLS command injection) */
 	enum fb_tls_id tls;
 	enum fb_leaf_id leaf;
 

@@ -18,6 +18,7 @@
 #include "fproto.h"
 #include "log.h"
 #include "monotime.h"
+#include "tlsmodel.h"
 #include "wire.h"
 
 #define CMD_LINE_MAX 4096          /* longer command lines are refused (RFC 5321: 512) */
@@ -35,6 +36,7 @@ enum fc_state {
 	FC_SILENT,        /* tarpit, or stalled by a fault: take bytes, answer nothing */
 	FC_COMMAND,       /* plaintext SMTP commands */
 	FC_NOT_TLS,       /* after 220 to STARTTLS: wait for the ClientHello, answer junk */
+	FC_CANNED,        /* after 220 to STARTTLS: wait for the ClientHello, answer it canned */
 	FC_HANDSHAKE,     /* TLS handshake as server */
 	FC_COMMAND_TLS,   /* SMTP commands over TLS */
 	FC_CLOSING,       /* flush, half-close, read until the peer closes or LINGER_MS */
@@ -52,6 +54,7 @@ static const char *const fc_state_names[FC_STATE_LAST] = {
 	[FC_SILENT] = "silent",
 	[FC_COMMAND] = "command",
 	[FC_NOT_TLS] = "not-tls",
+	[FC_CANNED] = "canned",
 	[FC_HANDSHAKE] = "handshake",
 	[FC_COMMAND_TLS] = "command-tls",
 	[FC_CLOSING] = "closing",
@@ -98,6 +101,7 @@ struct fconn {
 	int64_t reset_due_us;             /* FC_RESET: when the RST leaves (monotime.h) */
 	int half_closed;
 	int tls;
+	struct evbuffer *pipelined;       /* keeps_pipelined: commands sent behind STARTTLS */
 };
 
 /* Per-state handlers; each returns the next state (its own to stay). NULL: see fc_handle. */
@@ -384,18 +388,23 @@ static enum fc_state cmd_starttls(struct fconn *c, const char *arg)
 	}
 	if (c->b->starttls_stall)
 		return FC_SILENT;
-	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer (CVE-2011-0411). */
+	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer (CVE-2011-0411);
+	 * a vulnerable server keeps it and answers it inside TLS (starttls-injection). */
+	if (c->b->keeps_pipelined && c->pipelined == NULL && (c->pipelined = evbuffer_new()) != NULL)
+		evbuffer_add_buffer(c->pipelined, bufferevent_get_input(c->bev));
 	discard_input(c);
 	conn_sendb(c, reply);
 	if (reply.p[0] != '2')
 		return c->state;
 	switch (c->b->after_starttls) {
 	case FB_AFTER_TLS:
-	case FB_AFTER_NOT_TLS: {
+	case FB_AFTER_NOT_TLS:
+	case FB_AFTER_CANNED: {
 		enum fc_state fault = fault_at(c, FB_PHASE_HANDSHAKE);
 		if (fault != FC_STATE_LAST)
 			return fault;
-		return c->b->after_starttls == FB_AFTER_TLS ? FC_HANDSHAKE : FC_NOT_TLS;
+		return c->b->after_starttls == FB_AFTER_TLS ? FC_HANDSHAKE :
+		       c->b->after_starttls == FB_AFTER_CANNED ? FC_CANNED : FC_NOT_TLS;
 	}
 	case FB_AFTER_PLAIN:
 		break;
@@ -485,7 +494,8 @@ static enum fc_state access_starttls(struct fconn *c, const char *tag)
 	conn_send(c, reply, n);
 	if (!go_ahead)
 		return c->state;
-	return c->b->after_starttls == FB_AFTER_NOT_TLS ? FC_NOT_TLS : FC_HANDSHAKE;
+	return c->b->after_starttls == FB_AFTER_NOT_TLS ? FC_NOT_TLS :
+	       c->b->after_starttls == FB_AFTER_CANNED ? FC_CANNED : FC_HANDSHAKE;
 }
 
 /* The capability list in the dialect, as one write; or the behaviour's flood or huge line. */
@@ -626,7 +636,19 @@ static enum fc_state enter_command(struct fconn *c)
 
 static enum fc_state enter_command_tls(struct fconn *c)
 {
+	enum fc_state next = c->state;
+	char *line;
+	size_t n;
+
 	c->tls = 1;
+	/* the vulnerable server: what was pipelined behind STARTTLS is answered now, in TLS */
+	while (c->pipelined != NULL && next == c->state &&
+	       (line = evbuffer_readln(c->pipelined, &n, EVBUFFER_EOL_CRLF)) != NULL) {
+		next = n > CMD_LINE_MAX ? FC_CLOSING : run_command(c, line);
+		free(line);
+	}
+	if (next != c->state)
+		return next;
 	return command_read(c);
 }
 
@@ -669,6 +691,26 @@ static enum fc_state not_tls_read(struct fconn *c)
 {
 	discard_input(c);
 	conn_sends(c, FB_NOT_TLS);
+	return FC_CLOSING;
+}
+
+/* The ClientHello arrived (once whole): answer it as the canned server would, and close. */
+static enum fc_state canned_read(struct fconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in), need;
+	uint8_t *hello, flight[16384];
+	size_t n;
+
+	need = tm_hello_len(evbuffer_pullup(in, have < 5 ? (ev_ssize_t)have : 5), have);
+	if (need == 0 || have < need)
+		return FC_CANNED;
+	hello = evbuffer_pullup(in, (ev_ssize_t)need);
+	n = tm_answer(c->b->canned, hello, need, flight, sizeof(flight));
+	discard_input(c);
+	mxs_debug("fleet", "c%llu canned answer bytes=%zu", c->id, n);
+	if (n > 0)
+		conn_send(c, flight, n);
 	return FC_CLOSING;
 }
 
@@ -751,6 +793,7 @@ static const struct fc_ops fc_ops[FC_STATE_LAST] = {
 	[FC_STREAM] = { .enter = enter_stream, .on_drained = stream_fill, .on_timer = trickle_step },
 	[FC_COMMAND] = { .enter = enter_command, .on_read = command_read },
 	[FC_NOT_TLS] = { .on_read = not_tls_read },
+	[FC_CANNED] = { .on_read = canned_read },
 	[FC_HANDSHAKE] = { .enter = enter_handshake, .on_read = handshake_read },
 	[FC_COMMAND_TLS] = { .enter = enter_command_tls, .on_read = command_read },
 	[FC_CLOSING] = { .enter = closing_poll, .on_drained = closing_poll, .on_timer = closing_timer },
@@ -838,6 +881,8 @@ static void conn_free(struct fconn *c)
 		event_free(c->timer);
 	if (c->idle != NULL)
 		event_free(c->idle);
+	if (c->pipelined != NULL)
+		evbuffer_free(c->pipelined);
 	free(c);
 }
 
@@ -924,7 +969,8 @@ static enum fc_state first_state(struct fconn *c)
 		return fault;
 	/* Implicit TLS: the handshake first (answered with junk by handshake-garbage). */
 	if (c->p->implicit)
-		return c->b->after_starttls == FB_AFTER_NOT_TLS ? FC_NOT_TLS : FC_HANDSHAKE;
+		return c->b->after_starttls == FB_AFTER_NOT_TLS ? FC_NOT_TLS :
+		       c->b->after_starttls == FB_AFTER_CANNED ? FC_CANNED : FC_HANDSHAKE;
 	return greeting_state(c);
 }
 

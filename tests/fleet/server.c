@@ -144,7 +144,8 @@ static int make_tls_contexts(struct fleet *fl)
 	for (int i = 0; i < fl->opt.proto->nbehaviours; i++) {
 		const struct fb_behaviour *b = &fb_behaviours[i];
 		/* Implicit TLS: every server shakes hands, except the one answering with junk. */
-		int tls = fl->opt.proto->implicit ? b->after_starttls != FB_AFTER_NOT_TLS : fb_speaks_tls(b);
+		int tls = fl->opt.proto->implicit ? (b->after_starttls != FB_AFTER_NOT_TLS &&
+						     b->after_starttls != FB_AFTER_CANNED) : fb_speaks_tls(b);
 		if (!tls || fl->ctx[b->tls][b->leaf] != NULL)
 			continue;
 		fl->ctx[b->tls][b->leaf] = fleet_tls_ctx_new(&fb_tls_profiles[b->tls],

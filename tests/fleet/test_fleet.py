@@ -173,11 +173,12 @@ class FleetTest(unittest.TestCase):
 
     def test_behaviours_listing(self):
         rows = self.fleet.behaviours()
-        self.assertEqual(len(rows), 30)
-        self.assertEqual([r[0] for r in rows], list(range(30)))
+        self.assertEqual(len(rows), 37)
+        self.assertEqual([r[0] for r in rows], list(range(37)))
         self.assertEqual(rows[0][1], "starttls-ecdsa")
         self.assertEqual(rows[21][1], "pipelined-injection")
         self.assertEqual(rows[29][1], "static-rsa")
+        self.assertEqual(rows[36][1], "starttls-injection")
 
     def test_truth_slash24_well_formed(self):
         rows = self.fleet.truth("127.0.1.0/24")
@@ -186,8 +187,8 @@ class FleetTest(unittest.TestCase):
         for i, t in enumerate(rows):
             self.assertEqual(t["ip"], f"127.0.1.{i}")
             self.assertEqual(t["mx"], f"mx-0-1-{i}.fleet.test")
-            self.assertEqual(t["index"], i % 30)
-            self.assertEqual(t["behaviour"], names[i % 30])
+            self.assertEqual(t["index"], i % 37)
+            self.assertEqual(t["behaviour"], names[i % 37])
             self.assertLessEqual(ALWAYS_KEYS, set(t), t["ip"])
             self.assertIn(t["outcome"], OUTCOMES)
             self.assertEqual("phase" in t, t["outcome"] in EARLY_OUTCOMES, t["behaviour"])

@@ -26,6 +26,8 @@ static const char *const contract_names[] = {
 	"mangled-starttls", "pipelined-injection", "ehlo-reject", "trickle",
 	"close-after-greeting", "421-then-ok", "handshake-garbage", "unsolicited-data",
 	"dhe-1024", "static-rsa", "capability-flood", "huge-line", "starttls-stall",
+	"dhe-1024", "static-rsa", "legacy-rc4-tls10", "legacy-ssl3-export", "legacy-modern",
+	"legacy-intolerant", "legacy-close-unknown", "legacy-dhe-odd", "starttls-injection",
 };
 
 static void test_names_are_the_contract(void **state)

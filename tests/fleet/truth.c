@@ -259,7 +259,7 @@ static json_t *truth_smtp_implicit(const struct fleet_addr *a, const struct fp_p
 	if (o == NULL)
 		return NULL;
 	set_no_plaintext(o);
-	if (b->after_starttls == FB_AFTER_NOT_TLS) {
+	if (b->after_starttls == FB_AFTER_NOT_TLS || b->after_starttls == FB_AFTER_CANNED) {
 		set_outcome(o, FB_OUT_HANDSHAKE_ERROR, FB_PHASE_HANDSHAKE);
 		json_object_set_new(o, "greeting_code", json_null());
 		json_object_set_new(o, "greeting_lines", json_null());
@@ -383,7 +383,7 @@ static json_t *truth_access(const struct fleet_addr *a, const struct fp_proto *p
 	if (p->implicit) {
 		int tls_caps = welcomed && capa_answered(b);
 		set_no_plaintext(o);
-		if (b->after_starttls == FB_AFTER_NOT_TLS) {
+		if (b->after_starttls == FB_AFTER_NOT_TLS || b->after_starttls == FB_AFTER_CANNED) {
 			set_outcome(o, FB_OUT_HANDSHAKE_ERROR, FB_PHASE_HANDSHAKE);
 			json_object_set_new(o, "greeting_code", json_null());
 			json_object_set_new(o, "greeting_lines", json_null());
