@@ -547,9 +547,12 @@ class FleetTest(unittest.TestCase):
         sel = selectors.DefaultSelector()
         socks = []
         try:
+            # all starttls-ecdsa (seed 0: a last octet that is a multiple of the number of
+            # behaviours), spread over addresses
+            mult = list(range(0, 256, len(self.fleet.behaviours())))
             for i in range(n):
-                # 127.0.<10+i/9>.<0,30,...,240>: all starttls-ecdsa, spread over addresses
-                addr = f"127.0.{10 + i // 9}.{(i % 9) * 30}"
+                k = i // len(mult)
+                addr = f"127.{k // 200}.{10 + k % 200}.{mult[i % len(mult)]}"
                 s = socket.socket()
                 s.setblocking(False)
                 s.connect_ex((addr, self.port))
