@@ -343,7 +343,6 @@ static void add_group(struct legacy_run *l, uint16_t code)
 
 	if (g == NULL)
 		return;
-	l->u->groups_asked = true;
 	if (!group_known(l, g->name))
 		strv_push(&l->u->groups, g->name);
 }
@@ -371,7 +370,8 @@ static void hello_facts(struct legacy_run *l, const struct tls_answer *a, int of
 			u->secure_reneg = a->reneg;
 		l->reneg_seen = true;
 	}
-	if (a->dh_bits > 0 && (s->kx == TLS_KX_DHE || s->kx == TLS_KX_ADH))
+	/* authenticated DHE only: servers give anonymous suites other (often smaller) groups */
+	if (a->dh_bits > 0 && s->kx == TLS_KX_DHE)
 		u->dhe_bits = a->dh_bits;
 	if (a->group != 0)
 		add_group(l, a->group);
@@ -516,9 +516,13 @@ void legacy_answer(struct legacy_run *l, enum legacy_q q, const struct tls_answe
 			const struct tls_group *g = tls_group_find(a->group);
 			bool again = group_known(l, g->name);
 			add_group(l, a->group);
-			if (again)
-				l->groups_done = true;  /* it named a group it already had: no progress */
+			if (again) {
+				/* it named a group it was not offered: no progress, take the list as it is */
+				l->groups_done = true;
+				u->groups_asked = true;
+			}
 		} else {
+			/* an alert: none of the rest is accepted, the list is whole */
 			if (alert)
 				u->groups_asked = true;
 			l->groups_done = true;

@@ -97,8 +97,8 @@ struct mxs_support_rec {
 	const char *prefer[MXS_SV_LAST]; /* IANA name of the suite chosen from our full list; static */
 	int server_order;             /* 1: it chooses by its own order, 0: by ours */
 	int dhe_bits;                 /* finite-field DHE prime size, -1 unknown */
-	bool groups_asked;            /* groups below is an answer (else null) */
-	struct strv groups;           /* key-exchange groups accepted (IANA names) */
+	bool groups_asked;            /* groups is the whole set (the enumeration ended), else null */
+	struct strv groups;           /* key-exchange groups seen accepted (IANA names) */
 	int fallback_scsv;            /* 1: a downgraded hello with the SCSV is refused */
 	int secure_reneg;             /* 1: renegotiation_info in the server's hello */
 	int injection;                /* 1: a NOOP sent with STARTTLS was answered inside TLS */

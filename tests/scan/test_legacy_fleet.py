@@ -46,8 +46,7 @@ EXPECT = {
     "legacy-modern": support(
         sslv3=False, tls1_0=False, tls1_1=False, tls1_2=True, tls1_3=True, **NO_WEAK,
         cbc_only=False, prefer_tls1_2="TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        prefer_tls1_3="TLS_AES_256_GCM_SHA384", dhe_bits=0, groups=["x25519"],
-        secure_renegotiation=True),
+        prefer_tls1_3="TLS_AES_256_GCM_SHA384", dhe_bits=0, secure_renegotiation=True),
     "legacy-intolerant": support(
         sslv3=False, tls1_0=True, tls1_1=False, tls1_2=False, rc4=False, des3=True,
         export=False, null=False, anon=False, prefer_tls1_0="TLS_RSA_WITH_AES_128_CBC_SHA",
@@ -67,8 +66,8 @@ EXPECT = {
     "tls10-only": support(
         sslv3=False, tls1_0=True, tls1_1=True, tls1_2=False, tls1_3=False, cbc_only=True,
         prefer_tls1_0="TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-        prefer_tls1_1="TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", groups=["x25519"],
-        secure_renegotiation=True, starttls_injection=False),
+        prefer_tls1_1="TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", secure_renegotiation=True,
+        starttls_injection=False),
     "dhe-1024": support(
         sslv3=False, tls1_0=False, tls1_1=False, tls1_2=True, tls1_3=False, dhe_bits=1024,
         secure_renegotiation=True, starttls_injection=False),
