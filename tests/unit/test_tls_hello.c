@@ -230,7 +230,8 @@ static size_t hs_msg(uint8_t *out, unsigned type, const uint8_t *body, size_t n)
 	out[1] = (uint8_t)(n >> 16);
 	out[2] = (uint8_t)(n >> 8);
 	out[3] = (uint8_t)n;
-	memcpy(out + 4, body, n);
+	if (n > 0)
+		memcpy(out + 4, body, n);
 	return n + 4;
 }
 
