@@ -16,6 +16,7 @@
 struct legacy_plan {
 	struct legacy_run run;
 	struct mxs_record *held;      /* the first probe's record, support attached */
+	const struct mxs_proto *proto; /* the first probe's protocol: every probe speaks it */
 	bool queued;                  /* a probe of it waits in the window or runs */
 };
 
@@ -57,6 +58,7 @@ static void next(struct mxs_scanner *sc, int plan)
 	}
 	t->plan = plan + 1;
 	t->legacy = (int)q + 1;
+	t->proto = lp->proto;
 	lp->queued = true;
 	if (engine_enqueue(sc, t) < 0) {
 		lp->queued = false;
@@ -95,7 +97,9 @@ bool legacy_hold(struct mxs_scanner *sc, struct session *s)
 	s->rec.outcome = lp->held->outcome;
 	t = lp->held->tls;
 	legacy_start(&lp->run, lp->held->support, t ? t->version : NULL, t ? t->cipher : NULL,
-		     s->proto->tls_mode == MXS_TLS_STARTTLS, sc->o.legacy_budget);
+		     s->proto->tls_mode == MXS_TLS_STARTTLS && s->proto->can_inject,
+		     sc->o.legacy_budget);
+	lp->proto = s->proto;
 	p->legacy = lp;
 	next(sc, s->tgt.plan - 1);
 	return true;

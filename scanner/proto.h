@@ -79,6 +79,8 @@ struct mxs_proto {
 	int quit_state;                   /* says goodbye: a line or a close in it ends the probe */
 	size_t line_max;                  /* bytes without a line ending that end the probe */
 	size_t state_size;
+	/* enter() honours conv->inject: STARTTLS and a harmless command in one write */
+	bool can_inject;
 	/* A new conversation (mod is zeroed), and its end. */
 	void (*init)(struct mxs_conv *c);
 	void (*release)(struct mxs_conv *c);

@@ -368,6 +368,7 @@ static void smtp_reset(struct mxs_conv *c)
 	.quit_state = SMTP_QUIT, \
 	.line_max = SMTP_LINE_MAX, \
 	.state_size = sizeof(struct smtp), \
+	.can_inject = true, \
 	.init = smtp_init, \
 	.release = smtp_release, \
 	.reset = smtp_reset, \

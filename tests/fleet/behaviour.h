@@ -54,11 +54,7 @@ enum fb_id {
 	FB_UNSOLICITED_DATA,
 	FB_DHE_1024,
 	FB_STATIC_RSA,
-	/* The SMTP family (smtp, submission, submissions) serves the ones above; IMAP and
-	 * POP3 (fproto.h) also these, which break their capability and STARTTLS exchanges. */
-	FB_CAPA_FLOOD,
-	FB_HUGE_LINE,
-	FB_STARTTLS_STALL,
+	/* Canned TLS for the legacy probes, and a STARTTLS-injection server (all families). */
 	FB_LEGACY_RC4_TLS10,
 	FB_LEGACY_SSL3_EXPORT,
 	FB_LEGACY_MODERN,
@@ -66,6 +62,11 @@ enum fb_id {
 	FB_LEGACY_CLOSE_UNKNOWN,
 	FB_LEGACY_DHE_ODD,
 	FB_STARTTLS_INJECTION,
+	/* The SMTP family (smtp, submission, submissions) serves the ones above; IMAP and
+	 * POP3 (fproto.h) also these, which break their capability and STARTTLS exchanges. */
+	FB_CAPA_FLOOD,
+	FB_HUGE_LINE,
+	FB_STARTTLS_STALL,
 	FB_LAST
 };
 

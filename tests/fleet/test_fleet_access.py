@@ -204,7 +204,7 @@ class FleetAccess(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("need --proto smtp or submission", p.stderr)
         p = subprocess.run([fleet, "behaviours", "--proto", "pop3"], capture_output=True, text=True)
-        self.assertEqual(len(p.stdout.splitlines()), 33)
+        self.assertEqual(len(p.stdout.splitlines()), 40)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,21 @@ class LegacyFleet(unittest.TestCase):
         self.assertEqual(recs[0]["support"], dict(UNKNOWN, tls1_0=False, tls1_1=False,
                                                    connections=1, budget=1, exhausted=True))
 
+    def test_access_protocols(self):
+        # IMAP and POP3 (STARTTLS / STLS, then the crafted hello) and implicit TLS (the hello
+        # at once) answer as SMTP does, but for the injection check, which only SMTP makes:
+        # every later probe speaks the first probe's protocol.
+        names = ["legacy-modern", "legacy-rc4-tls10", "starttls-injection"]
+        for proto in ("imap", "pop3s"):
+            with self.subTest(proto=proto), Fleet(proto=proto) as fl:
+                t = "".join(fl.target(fl.address(n)) + "\n" for n in names)
+                recs, _, _ = scan(fleet_args(fl, "--proto", proto, "--probes", "legacy"), t)
+                by_ip = {r["ip"]: r for r in recs}
+                for name in names:
+                    self.assertEqual(by_ip[fl.address(name)]["proto"], proto)
+                    self.assertEqual(by_ip[fl.address(name)].get("support"),
+                                     dict(EXPECT[name], starttls_injection=None), name)
+
     def test_bad_options(self):
         for args in (["--probes", "everything"], ["--legacy-budget", "0"]):
             p = subprocess.run([MXS, "scan", *args], input=b"", stdout=subprocess.PIPE,
