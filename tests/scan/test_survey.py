@@ -106,7 +106,8 @@ class Survey(unittest.TestCase):
             m = re.search(r"(\d+) targets read, (\d+) result rows stored", err)
             self.assertEqual(m.group(1), m.group(2), err)
             self.assertEqual(int(m.group(1)), len(truth))
-            self.assertIn("line 34: ", err)  # the bad input line, named with its number
+            # the bad input line (the last), named with its number
+            self.assertIn("line %d: " % len(lines), err)
 
             stored = dict(pg.query("SELECT host(r.ip), o.name FROM results r "
                                    "JOIN outcome_names o ON o.code = r.outcome "
