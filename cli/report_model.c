@@ -19,6 +19,7 @@ const char *const report_chart_names[CHART_LAST] = {
 enum {
 	NEEDS_COMPARE = 1,    /* a compared scan (--compare) */
 	NEEDS_NETWORKS = 2,   /* a network set attached to the scan (mxsurvey db networks) */
+	NEEDS_SUPPORT = 4,    /* addresses probed for legacy TLS support (--probes legacy) */
 };
 
 struct section_spec {
@@ -80,6 +81,50 @@ static const struct section_spec specs[] = {
 	  CHART_NONE, 0, { -1 }, 0,
 	  "SELECT label AS property, n::bigint, n_denom::bigint AS denominator, pct FROM v_rates"
 	  " WHERE scan_id = $1 AND level = 'address' AND grp IN ('fs', 'legacy') ORDER BY grp, ord" },
+	{ "accepts", "Legacy TLS accepted (legacy probes)",
+	  "n and denominator: addresses the legacy probes asked that question (docs/views.md); "
+	  "mx: MX hosts with such an address (hit: any); domain: domains whose MX hosts have one "
+	  "(hit: any MX)",
+	  CHART_GROUPED, 0, { 3, 4, 5, -1 }, NEEDS_SUPPORT,
+	  "SELECT a.label AS property, a.n::bigint, a.n_denom::bigint AS denominator,"
+	  " a.pct AS address_pct, m.pct AS mx_any_pct, d.pct AS domain_any_mx_pct"
+	  " FROM v_legacy_support a"
+	  " LEFT JOIN v_legacy_support m ON m.scan_id = a.scan_id AND m.metric = a.metric"
+	  "  AND m.level = 'mx' AND m.rule = 'any'"
+	  " LEFT JOIN v_legacy_support d ON d.scan_id = a.scan_id AND d.metric = a.metric"
+	  "  AND d.level = 'domain' AND d.rule = 'any_mx' AND d.bucket = 'all'"
+	  " WHERE a.scan_id = $1 AND a.level = 'address' ORDER BY a.ord" },
+	{ "accepts_buckets", "Legacy TLS accepted by rank bucket (domains, any MX)",
+	  "domains in the bucket whose MX hosts have a probed address that answered the question",
+	  CHART_GROUPED, 0, { 1, 2, 3, -1 }, NEEDS_SUPPORT,
+	  "SELECT r.bucket,"
+	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_tls1_0') AS tls1_0_pct,"
+	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_rc4') AS rc4_pct,"
+	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_dh_small') AS dh_small_pct,"
+	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_sslv3') AS sslv3_pct,"
+	  " max(r.pct) FILTER (WHERE r.metric = 'starttls_injection') AS injection_pct"
+	  " FROM v_legacy_support r JOIN rank_buckets b ON b.bucket = r.bucket"
+	  " WHERE r.scan_id = $1 AND r.level = 'domain' AND r.rule = 'any_mx'"
+	  " GROUP BY r.bucket, b.ord ORDER BY b.ord" },
+	{ "accepts_versions", "Oldest TLS version accepted (per probed address)",
+	  "addresses the legacy probes ran on",
+	  CHART_BARS, 0, { 2, -1 }, NEEDS_SUPPORT,
+	  "SELECT worst_version, n, pct FROM v_support_worst_version"
+	  " WHERE scan_id = $1 AND level = 'address' ORDER BY worst_version" },
+	{ "accepts_providers", "Providers (top 10): the oldest and weakest they accept, next to "
+	  "what they negotiate",
+	  "probed addresses of the provider's MX hosts; default: its most common negotiated "
+	  "version and cipher",
+	  CHART_NONE, 0, { -1 }, NEEDS_SUPPORT,
+	  "WITH top AS MATERIALIZED (SELECT provider, n FROM v_provider_concentration"
+	  "  WHERE scan_id = $1 ORDER BY n DESC, provider LIMIT 10),"
+	  " s AS MATERIALIZED (SELECT * FROM v_provider_support WHERE scan_id = $1)"
+	  " SELECT s.provider, t.n AS domains, s.n_probed AS probed,"
+	  " coalesce(s.worst_version, '-') AS worst_version, s.worst_class, s.n_rc4 AS rc4,"
+	  " s.n_tls1_0 AS tls1_0, s.n_dh_small AS dh_small, s.n_injection AS injection,"
+	  " coalesce(s.default_version, '-') AS default_version,"
+	  " coalesce(s.default_cipher, '-') AS default_cipher"
+	  " FROM top t JOIN s ON s.provider = t.provider ORDER BY t.n DESC, s.provider" },
 	{ "kex", "Key exchange", "TLS sessions",
 	  CHART_NONE, 0, { -1 }, 0,
 	  "SELECT size_class, kex, kex_group, sum(n)::bigint AS n,"
@@ -199,7 +244,9 @@ int report_build(PGconn *c, int64_t scan, int64_t compare, struct report *r, cha
 
 	PGresult *h = PQexecParams(c,
 	                           "SELECT coalesce(label, ''), to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-	                           " network_set_id IS NOT NULL"
+	                           " network_set_id IS NOT NULL,"
+	                           " EXISTS (SELECT 1 FROM results r WHERE r.scan_id = scans.id"
+	                           "  AND r.support_connections IS NOT NULL)"
 	                           " FROM scans WHERE id = $1",
 	                           1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(h) != PGRES_TUPLES_OK || PQntuples(h) != 1) {
@@ -211,9 +258,11 @@ int report_build(PGconn *c, int64_t scan, int64_t compare, struct report *r, cha
 	snprintf(r->scan_label, sizeof(r->scan_label), "%s", PQgetvalue(h, 0, 0));
 	snprintf(r->scan_started, sizeof(r->scan_started), "%s", PQgetvalue(h, 0, 1));
 	/* without a network set every address is "(no network)": the per-network sections
-	 * would only repeat the totals, at the cost of judging every address's findings */
+	 * would only repeat the totals, at the cost of judging every address's findings;
+	 * without legacy probes the support sections would be empty */
 	int have = (compare ? NEEDS_COMPARE : 0) |
-	           (strcmp(PQgetvalue(h, 0, 2), "t") == 0 ? NEEDS_NETWORKS : 0);
+	           (strcmp(PQgetvalue(h, 0, 2), "t") == 0 ? NEEDS_NETWORKS : 0) |
+	           (strcmp(PQgetvalue(h, 0, 3), "t") == 0 ? NEEDS_SUPPORT : 0);
 	PQclear(h);
 
 	r->sections = calloc(NSPECS, sizeof(*r->sections));

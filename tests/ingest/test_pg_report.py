@@ -77,6 +77,10 @@ class Report(unittest.TestCase):
         # would only repeat the totals under "(no network)" and judge every address
         self.assertNotIn("networks", secs)
         self.assertNotIn("network_change", secs)
+        # no address probed with --probes legacy: no legacy support sections (they would
+        # be empty tables); tests/ingest/test_pg_support.py covers them
+        for sec in ("accepts", "accepts_buckets", "accepts_versions", "accepts_providers"):
+            self.assertNotIn(sec, secs)
 
     def html(self):
         path = os.path.join(self.tmp, "report.html")

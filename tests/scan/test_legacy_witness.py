@@ -50,6 +50,10 @@ def truth_for(spec, report):
             truth[k] = (spec["expected"][k], "documented")
         elif r["values"] and r["agree"]:
             truth[k] = (r["majority"], "witnesses")
+    # with one version there is nothing to fall back from: no answer to compare
+    accepted = [v for v in witness.VERSIONS if truth.get(v, (None,))[0]]
+    if len(accepted) <= 1:
+        truth.pop("fallback_scsv", None)
     # the suite a server prefers means nothing when it follows the client's order
     order = truth.get("server_order", (None, None))[0]
     if order is not True:
