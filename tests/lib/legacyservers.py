@@ -81,6 +81,8 @@ def _legacy_postfix(directory, preempt, curves, dh_bits=None, protocols=">=TLSv1
 #   128-bit suite is 1024 bits even where the RSA suites get 2048.
 # - GnuTLS 3.7 (bookworm) still implements ARCFOUR-128 and 3DES-CBC: the Exim below
 #   accepts RC4, the Postfixes cannot.
+# - No witness tests STARTTLS command injection; Postfix (since 2.8.4, CVE-2011-0411) and
+#   Exim (since 4.74) discard what was pipelined after STARTTLS: documented as false.
 SERVERS = {
     # TLS 1.0 to 1.3, every suite OpenSSL 3 still has at level 0 (anonymous DH included),
     # a 1024-bit DH group, P-256 only, the server's own cipher order.
@@ -91,7 +93,8 @@ SERVERS = {
                      "tls1_3": True, "rc4": False, "3des": False, "export": False,
                      "null": False, "anon": True, "cbc_only": False, "dhe_bits": 1024,
                      "groups": ["secp256r1"], "server_order": True,
-                     "secure_renegotiation": True, "fallback_scsv": True},
+                     "secure_renegotiation": True, "fallback_scsv": True,
+                     "starttls_injection": False},
     },
     # The same without server order, with X25519 and P-384 and Postfix's built-in
     # 2048-bit DH group.
@@ -102,7 +105,8 @@ SERVERS = {
                      "tls1_3": True, "rc4": False, "3des": False, "export": False,
                      "null": False, "anon": True, "cbc_only": False, "dhe_bits": 2048,
                      "groups": ["secp384r1", "x25519"], "server_order": False,
-                     "secure_renegotiation": True, "fallback_scsv": True},
+                     "secure_renegotiation": True, "fallback_scsv": True,
+                     "starttls_injection": False},
     },
     # A box never upgraded past TLS 1.0: CBC suites only (AEAD needs TLS 1.2).
     "postfix-tls10-only": {
@@ -114,7 +118,7 @@ SERVERS = {
                      "tls1_3": False, "rc4": False, "3des": False, "export": False,
                      "null": False, "anon": True, "cbc_only": True, "dhe_bits": 1024,
                      "groups": ["secp256r1"], "server_order": True,
-                     "secure_renegotiation": True},
+                     "secure_renegotiation": True, "starttls_injection": False},
     },
     # Exim with GnuTLS: a priority string adding TLS 1.0/1.1, 3DES, ARCFOUR-128 and SHA-1
     # MACs to NORMAL, in the server's order (%SERVER_PRECEDENCE).
@@ -126,7 +130,7 @@ SERVERS = {
                      "tls1_3": True, "rc4": True, "3des": True, "export": False,
                      "null": False, "anon": False, "cbc_only": False, "dhe_bits": 2048,
                      "server_order": True, "secure_renegotiation": True,
-                     "fallback_scsv": True},
+                     "fallback_scsv": True, "starttls_injection": False},
     },
 }
 
