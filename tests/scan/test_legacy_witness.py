@@ -11,9 +11,14 @@ takes minutes per server). The test checks:
   2. the witnesses agree with each other, and where they do not the majority (or, on a
      tie, the documented truth of legacyservers.SERVERS) decides, said in the output;
   3. the documented truth matches what the witnesses found;
-  4. when the scanner has the legacy probe (`mxsurvey scan --probes legacy`), every
-     answer of its `support` object matches the truth (documented, else the witnesses'
-     unanimous answer).
+  4. the scanner's legacy probe (`mxsurvey scan --probes legacy --legacy-budget 64`, a
+     budget large enough for every question: the record must say it was not exhausted)
+     gives, for every key of its `support` object that has a truth (documented, else the
+     witnesses' unanimous answer), that answer; a null is a wrong answer. Keys without a
+     truth (no witness answers and nothing documented, or the witnesses disagree) are
+     listed as not compared; the versions and suite classes are always compared;
+  5. the records, ingested, give the per-address view and the address-level rates of
+     docs/views.md "Legacy TLS accepted" that the truth implies.
 
 The table each run prints is the evidence for docs and reports. Exit 77 (skipped) where
 neither Postfix nor Exim nor the witnesses can run.
@@ -35,12 +40,6 @@ GROUP_NAMES = {"x25519": "x25519", "x448": "x448", "p-256": "secp256r1",
                "secp384r1": "secp384r1", "secp521r1": "secp521r1", "prime256v1": "secp256r1"}
 
 
-def scanner_has_legacy():
-    p = subprocess.run([MXS_BIN, "scan", "--help"], capture_output=True, text=True)
-    text = p.stdout + p.stderr
-    return "--probes" in text and "legacy" in text
-
-
 def truth_for(spec, report):
     """{key: (value, source)}: the documented value where there is one, else the
     witnesses' unanimous answer."""
@@ -59,6 +58,10 @@ def truth_for(spec, report):
     if order is not True:
         for v in witness.VERSIONS:
             truth.pop("prefer_" + v, None)
+    # a version the server refuses has no preferred suite
+    for v in witness.VERSIONS:
+        if truth.get(v, (None,))[0] is False:
+            truth["prefer_" + v] = (None, "implied: " + v + " refused")
     return truth
 
 
@@ -68,6 +71,7 @@ def norm_groups(groups):
 
 class LegacyWitness(unittest.TestCase):
     maxDiff = None
+    scanned = {}  # server name -> (the scanner's record, the truth it matched)
 
     def run_witnesses(self, srv, workdir):
         runs = [witness.run_sslscan(srv.addr, srv.port, workdir),
@@ -107,9 +111,6 @@ class LegacyWitness(unittest.TestCase):
                     self.assertIn(want, r["values"].values(),
                                   f"{name}: {k}: no witness says {want!r}: {r['values']}")
             # 4: the scanner's legacy probe against the truth
-            if not scanner_has_legacy():
-                print("  (mxsurvey has no --probes legacy yet: scanner not compared)")
-                return
             recs, err, rc = scan(["--port", str(srv.port), "--no-default-blocklist",
                                   "--ca-file", srv.ca_file, "--ehlo-name",
                                   "scanner.mxsurvey.test", "--quiet", "--probes", "legacy",
@@ -120,24 +121,40 @@ class LegacyWitness(unittest.TestCase):
             sup = recs[0].get("support")
             self.assertIsNotNone(sup, f"{name}: no support object: {recs[0]}")
             print(f"  mxsurvey support: {json.dumps(sup, sort_keys=True)}")
-            self.compare_scanner(name, sup, truth_for(spec, report), report)
+            truth = truth_for(spec, report)
+            self.compare_scanner(name, sup, truth, report)
+            LegacyWitness.scanned[name] = (recs[0], truth)
 
     def compare_scanner(self, name, sup, truth, report):
+        # budget 64 covers every question: an unanswered one is the scanner's failure
+        self.assertIs(sup.get("exhausted"), False, f"{name}: budget exhausted: {sup}")
+        must = set(witness.VERSIONS) | set(witness.CLASSES) | {"cbc_only"}
+        self.assertEqual(must - set(truth), set(), f"{name}: no truth to compare for")
         wrong = []
         for k, (want, source) in sorted(truth.items()):
             if k not in sup:
                 wrong.append(f"{k}: missing from the record (truth {want!r}, {source})")
                 continue
             got = sup[k]
-            if k == "groups":
-                if got is None:
-                    continue  # the scanner did not ask (budget): not an answer
+            if k == "groups" and got is not None:
                 got = norm_groups(got)
-            if got is None and sup.get("exhausted"):
-                continue  # left unanswered within the budget, and the record says so
             if got != want:
                 wrong.append(f"{k}: scanner {got!r}, truth {want!r} ({source}; "
                              f"witnesses {report[k]['values']})")
+        by_source = {}
+        for k, (_, source) in truth.items():
+            if report[k]["values"]:
+                source = "witnesses"
+            elif source == "documented":
+                source = "documented, no witness answers"
+            else:
+                source = "version refused"
+            by_source.setdefault(source, []).append(k)
+        for source, keys in sorted(by_source.items()):
+            print(f"  compared ({source}): {' '.join(sorted(keys))}")
+        print("  not compared (witnesses split or silent, prefer_* without server order, "
+              f"fallback_scsv with one version): "
+              f"{' '.join(k for k in witness.KEYS if k not in truth) or '-'}")
         self.assertEqual(wrong, [], f"{name}: the scanner's support object disagrees")
 
     def test_postfix_legacy_pref(self):
@@ -151,6 +168,59 @@ class LegacyWitness(unittest.TestCase):
 
     def test_exim_gnutls_legacy(self):
         self.check_server("exim-gnutls-legacy")
+
+    def test_zz_views(self):
+        """The scanner's records of the servers above, ingested: the per-address support
+        view (docs/views.md) says what the witnesses said."""
+        if not self.scanned:
+            self.skipTest("no server was scanned with --probes legacy")
+        from pg import PgCluster, private_env
+        with tempfile.TemporaryDirectory() as tmp, PgCluster() as pg:
+            path = os.path.join(tmp, "legacy.jsonl")
+            with open(path, "w") as f:
+                for rec, _ in self.scanned.values():
+                    f.write(json.dumps(rec) + "\n")
+            env = private_env(tmp)
+            subprocess.run([MXS_BIN, "ingest", "-q", "--db", pg.url, "--label", "legacy", path],
+                           env=env, check=True)
+            rows = {r[0]: r[1:] for r in pg.query(
+                "SELECT host(ip), worst_version, worst_class, dhe_bits FROM v_addr_support")}
+            for name, (rec, truth) in self.scanned.items():
+                t = {k: v for k, (v, _) in truth.items()}
+                oldest = next(v for v in witness.VERSIONS if t.get(v))
+                want_version = {"sslv3": "SSLv3", "tls1_0": "TLSv1.0", "tls1_1": "TLSv1.1",
+                                "tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}[oldest]
+                want_class = ("export/NULL/anon" if t["export"] or t["null"] or t["anon"]
+                              else "RC4" if t["rc4"] else "3DES" if t["3des"]
+                              else "CBC only" if t["cbc_only"] else "none of these")
+                want_dh = str(t["dhe_bits"]) if t.get("dhe_bits") else None
+                self.assertEqual(rows[rec["ip"]], [want_version, want_class, want_dh], name)
+            # the address-level rates (hits / denominator, docs/views.md) the truth implies
+            truths = [{k: v for k, (v, _) in truth.items()} for _, truth in self.scanned.values()]
+
+            def rate(asked, hit):
+                return [sum(1 for t in truths if asked(t) and hit(t)),
+                        sum(1 for t in truths if asked(t))]
+            want = {
+                "accepts_sslv3": rate(lambda t: "sslv3" in t, lambda t: t["sslv3"]),
+                "accepts_tls1_0": rate(lambda t: "tls1_0" in t, lambda t: t["tls1_0"]),
+                "accepts_tls1_0_only": rate(
+                    lambda t: all(v in t for v in ("tls1_1", "tls1_2", "tls1_3"))
+                    and any(t.get(v) for v in witness.VERSIONS),
+                    lambda t: not (t["tls1_1"] or t["tls1_2"] or t["tls1_3"])),
+                "accepts_rc4": rate(lambda t: "rc4" in t, lambda t: t["rc4"]),
+                "accepts_3des": rate(lambda t: "3des" in t, lambda t: t["3des"]),
+                "accepts_weak": rate(lambda t: all(c in t for c in ("export", "null", "anon")),
+                                     lambda t: t["export"] or t["null"] or t["anon"]),
+                "accepts_dh_small": rate(lambda t: True,
+                                         lambda t: (t.get("dhe_bits") or 4096) < 2048),
+                "starttls_injection": rate(lambda t: "starttls_injection" in t,
+                                           lambda t: t["starttls_injection"]),
+            }
+            got = {r[0]: [int(r[1]), int(r[2])] for r in pg.query(
+                "SELECT metric, n, n_denom FROM v_legacy_support WHERE level = 'address'")}
+            print(f"\n  address-level rates [hits, denominator]: {json.dumps(got, sort_keys=True)}")
+            self.assertEqual(got, want)
 
 
 if __name__ == "__main__":
