@@ -102,7 +102,7 @@ static const struct section_spec specs[] = {
 	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_rc4') AS rc4_pct,"
 	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_dh_small') AS dh_small_pct,"
 	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_sslv3') AS sslv3_pct,"
-	  " max(r.pct) FILTER (WHERE r.metric = 'starttls_injection') AS injection_pct"
+	  " max(r.pct) FILTER (WHERE r.metric = 'accepts_injection') AS injection_pct"
 	  " FROM v_legacy_support r JOIN rank_buckets b ON b.bucket = r.bucket"
 	  " WHERE r.scan_id = $1 AND r.level = 'domain' AND r.rule = 'any_mx'"
 	  " GROUP BY r.bucket, b.ord ORDER BY b.ord" },

@@ -22,7 +22,7 @@ INSERT INTO metrics VALUES
 	 'addresses the legacy probes asked about export, NULL and anonymous suites', 28),
 	('accepts_dh_small', 'accepts', 7, 'finite-field DHE under 2048 bits',
 	 'addresses the legacy probes ran on (no DHE suite chosen: not a hit)', 29),
-	('starttls_injection', 'accepts', 8, 'STARTTLS command injection (NOOP answered inside TLS)',
+	('accepts_injection', 'accepts', 8, 'STARTTLS command injection (NOOP answered inside TLS)',
 	 'addresses the legacy probes tested for injection', 30);
 
 -- The masks of 0002 with the eight support metrics (bits 23-30) added; the support
@@ -71,7 +71,7 @@ FROM (SELECT a.scan_id, a.ip, a.port,
 		       AND r.support_anon IS NOT NULL,
 		     r.support_export OR r.support_null OR r.support_anon)  -- accepts_weak
 	| mxs_fact(29, r.support_connections IS NOT NULL, r.support_dhe_bits < 2048)  -- accepts_dh_small
-	| mxs_fact(30, r.support_starttls_injection IS NOT NULL, r.support_starttls_injection)  -- starttls_injection
+	| mxs_fact(30, r.support_starttls_injection IS NOT NULL, r.support_starttls_injection)  -- accepts_injection
 	AS f
 	FROM v_addr a
 	JOIN results r ON r.scan_id = a.scan_id AND r.ip = a.ip AND r.port = a.port) x;

@@ -121,7 +121,7 @@ class SupportViews(unittest.TestCase):
         self.check("accepts_3des", 1, 3)           # S2
         self.check("accepts_weak", 1, 3)           # S3 (export)
         self.check("accepts_dh_small", 1, 4)       # S2; every probed address is in
-        self.check("starttls_injection", 1, 3)     # S3
+        self.check("accepts_injection", 1, 3)     # S3
 
     def test_mx_and_domain_levels(self):
         # MX hosts with an address that answered: mx1.big, mx2.big, mx.old

@@ -214,7 +214,7 @@ class LegacyWitness(unittest.TestCase):
                                      lambda t: t["export"] or t["null"] or t["anon"]),
                 "accepts_dh_small": rate(lambda t: True,
                                          lambda t: (t.get("dhe_bits") or 4096) < 2048),
-                "starttls_injection": rate(lambda t: "starttls_injection" in t,
+                "accepts_injection": rate(lambda t: "starttls_injection" in t,
                                            lambda t: t["starttls_injection"]),
             }
             got = {r[0]: [int(r[1]), int(r[2])] for r in pg.query(
