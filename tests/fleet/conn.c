@@ -844,11 +844,13 @@ static enum fc_state fc_handle(struct fconn *c, enum fc_event ev)
 		}
 		return FC_COMMAND_TLS;
 	case FC_EV_EOF:
-		return FC_DONE;
 	case FC_EV_ERROR:
 		if (c->state == FC_HANDSHAKE || c->state == FC_COMMAND_TLS)
 			log_openssl_errors(c);
-		return FC_DONE;
+		/* A refused handshake: OpenSSL's alert (protocol_version, handshake_failure)
+		 * waits on the socket's bufferevent; send it before the close, as servers do.
+		 * (The TLS filter may report that failure as an EOF too.) */
+		return c->state == FC_HANDSHAKE ? FC_CLOSING : FC_DONE;
 	}
 	mxs_err("fleet", "c%llu unknown-event ev=%d", c->id, (int)ev);
 	abort();

@@ -6,9 +6,11 @@ line, a stalled STARTTLS). Only loopback addresses are touched."""
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import unittest
+import warnings
 
 from fleet import Fleet, fleet_binary
 from test_fleet import Smtp, client_context
@@ -32,6 +34,15 @@ class Client(Smtp):
 
     def implicit_tls(self):
         self.starttls(client_context())
+
+
+def tls11_context():
+    """A client offering TLS 1.0-1.1 only."""
+    ctx = client_context()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    return ctx
 
 
 class FleetAccess(unittest.TestCase):
@@ -182,6 +193,22 @@ class FleetAccess(unittest.TestCase):
         c = self.connect("pop3s", "handshake-garbage")
         with self.assertRaises(Exception):
             c.implicit_tls()
+
+    def test_refused_handshake_alert(self):
+        # A version the server refuses gets OpenSSL's protocol_version alert before the
+        # close, as from real servers (the legacy probes read it), with implicit TLS too.
+        for _ in range(5):
+            c = self.connect("pop3s", "starttls-ecdsa")
+            with self.assertRaises(ssl.SSLError) as e:
+                c.starttls(tls11_context())
+            self.assertEqual(e.exception.reason, "TLSV1_ALERT_PROTOCOL_VERSION")
+            c = self.connect("imap", "starttls-ecdsa")
+            c.line()
+            c.send(b"a STARTTLS\r\n")
+            self.assertEqual(c.line(), b"a OK Begin TLS negotiation now\r\n")
+            with self.assertRaises(ssl.SSLError) as e:
+                c.starttls(tls11_context())
+            self.assertEqual(e.exception.reason, "TLSV1_ALERT_PROTOCOL_VERSION")
 
     def test_421_then_ok_after_tls(self):
         fl = self.fleets["imaps"]
