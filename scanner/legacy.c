@@ -16,6 +16,8 @@ const char *const legacy_q_names[LQ_LAST] = {
 /* How often a repeated question may be asked: once per class or group at most. */
 #define WEAK_MAX (MXS_SC_LAST + 1)
 #define GROUPS_MAX 11
+/* Answers that are not TLS (garbage, a timeout) before any TLS answer end the probes. */
+#define NOT_TLS_MAX 2
 
 #define WEAK_FLAGS (TLS_SF_RC4 | TLS_SF_3DES | TLS_SF_EXPORT | TLS_SF_NULL | TLS_SF_ANON)
 
@@ -57,6 +59,11 @@ void legacy_start(struct legacy_run *l, struct mxs_support_rec *u, const char *f
 					if (strcmp(tls_suites[i].name, first_cipher) == 0)
 						u->prefer[v] = tls_suites[i].name;
 		}
+	/* an AEAD suite negotiated at any version: not CBC-only (the preference per version
+	 * below 1.3 is still asked: OpenSSL's offer is not ours) */
+	for (size_t i = 0; l->first_known && first_cipher != NULL && i < tls_nsuites; i++)
+		if (strcmp(tls_suites[i].name, first_cipher) == 0 && (tls_suites[i].flags & TLS_SF_AEAD))
+			u->cbc_only = 0;
 }
 
 /* The server's highest version, when known: accepted, and every higher one refused. */
@@ -415,6 +422,12 @@ void legacy_answer(struct legacy_run *l, enum legacy_q q, const struct tls_answe
 	bool closed = a->kind == TLS_ANS_BAD && a->closed;
 	int v = hello ? sv_of(a->version) : -1;
 
+	/* Two answers that are no TLS at all (not a close) before any TLS answer: the server
+	 * (or a middlebox) does not speak TLS there; the rest of the budget would learn nothing. */
+	if (hello || alert)
+		l->tls_seen = true;
+	else if (!(a->kind == TLS_ANS_BAD && a->closed) && ++l->not_tls >= NOT_TLS_MAX && !l->tls_seen)
+		l->stopped = true;
 	if (hello && !l->hello_seen) {
 		l->hello_seen = true;
 		for (int w = 0; w < MXS_SV_LAST; w++)

@@ -53,6 +53,8 @@ struct legacy_run {
 	bool first_known;             /* the first probe negotiated: its version is the highest */
 	bool low_unclear;             /* LQ_LOW got neither a hello nor an alert */
 	bool hello_seen;              /* some hello of ours got a ServerHello */
+	bool tls_seen;                /* some hello of ours got a ServerHello or an alert */
+	int not_tls;                  /* answers that were not TLS at all (bytes, a timeout) */
 	unsigned closed_mask;         /* versions whose hello got a close before that */
 	int asked[LQ_LAST];           /* times asked */
 	uint16_t order_version;       /* a full-list hello that was answered, for LQ_ORDER */

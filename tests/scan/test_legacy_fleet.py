@@ -75,10 +75,13 @@ EXPECT = {
         cbc_only=True, prefer_tls1_0="TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
         prefer_tls1_1="TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", dhe_bits=0,
         secure_renegotiation=True, starttls_injection=False),
-    # TLS 1.2 only, DHE-RSA-AES128-GCM-SHA256 with a 1024-bit group
+    # TLS 1.2 only, DHE-RSA-AES128-GCM-SHA256 with a 1024-bit group (the first probe's
+    # AEAD suite: not CBC-only)
     "dhe-1024": support(
         sslv3=False, tls1_0=False, tls1_1=False, tls1_2=True, tls1_3=False, **NO_WEAK,
-        dhe_bits=1024, secure_renegotiation=True, starttls_injection=False),
+        cbc_only=False, dhe_bits=1024, secure_renegotiation=True, starttls_injection=False),
+    # garbage after the 220 to STARTTLS: two answers that are not TLS end the probes
+    "handshake-garbage": support(connections=2),
 }
 
 # Over IMAP and POP3 the connection of the injection check goes to TLS 1.2 (the server's

@@ -221,6 +221,69 @@ static void test_failed_probe_stops(void **state)
 	mxs_support_free(u);
 }
 
+/* What the first probe negotiated answers for free: its version is the highest, and an
+ * AEAD suite there means not CBC-only. */
+static void test_first_probe_facts(void **state)
+{
+	struct mxs_support_rec *u = mxs_support_new();
+	struct legacy_run l;
+
+	(void)state;
+	legacy_start(&l, u, "TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", true, 6);
+	assert_int_equal(u->version[MXS_SV_TLS12], 1);
+	assert_int_equal(u->version[MXS_SV_TLS13], 0);
+	assert_int_equal(u->version[MXS_SV_TLS11], -1);
+	assert_int_equal(u->cbc_only, 0);
+	assert_null(u->prefer[MXS_SV_TLS12]);
+	mxs_support_free(u);
+	u = mxs_support_new();
+	legacy_start(&l, u, "TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", true, 6);
+	assert_int_equal(u->cbc_only, -1);
+	mxs_support_free(u);
+}
+
+/* Bytes that are not TLS, twice, before any TLS answer: no more questions. A close is
+ * not counted (a server intolerant of a version closes), nor anything after an alert. */
+static void test_not_tls_stops(void **state)
+{
+	struct mxs_support_rec *u = mxs_support_new();
+	struct legacy_run l;
+	struct tls_answer junk = { .kind = TLS_ANS_BAD, .why = "not a TLS record" };
+	struct tls_answer closed = { .kind = TLS_ANS_BAD, .why = "closed", .closed = true };
+	struct tls_answer alert = { .kind = TLS_ANS_ALERT, .alert = 40 };
+	enum legacy_q q;
+
+	(void)state;
+	legacy_start(&l, u, NULL, NULL, true, 6);
+	q = legacy_next(&l);
+	u->connections++;
+	legacy_answer(&l, q, &closed);
+	q = legacy_next(&l);
+	u->connections++;
+	legacy_answer(&l, q, &junk);
+	q = legacy_next(&l);
+	assert_int_not_equal(q, LQ_LAST);
+	u->connections++;
+	legacy_answer(&l, q, &junk);
+	assert_int_equal(legacy_next(&l), LQ_LAST);
+	assert_true(u->exhausted);
+	assert_int_equal(u->connections, 3);
+	mxs_support_free(u);
+
+	/* after an alert, junk is only an unclear answer */
+	u = mxs_support_new();
+	legacy_start(&l, u, NULL, NULL, true, 6);
+	for (int i = 0; i < 6; i++) {
+		q = legacy_next(&l);
+		assert_int_not_equal(q, LQ_LAST);
+		u->connections++;
+		legacy_answer(&l, q, i == 0 ? &alert : &junk);
+	}
+	assert_int_equal(legacy_next(&l), LQ_LAST);
+	assert_int_equal(u->connections, 6);
+	mxs_support_free(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +294,8 @@ int main(void)
 		cmocka_unit_test(test_close_unknown_suite),
 		cmocka_unit_test(test_dhe_odd_extensions),
 		cmocka_unit_test(test_failed_probe_stops),
+		cmocka_unit_test(test_not_tls_stops),
+		cmocka_unit_test(test_first_probe_facts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
