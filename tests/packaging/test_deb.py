@@ -33,8 +33,6 @@ HOME = "/var/lib/mxsurvey"
 DATA = HOME + "/.local/share/mxsurvey"
 UNITS = ["mxsurvey-nightly.service", "mxsurvey-nightly.timer",
          "mxsurvey-retention.service", "mxsurvey-retention.timer"]
-PAGES = ["mxsurvey", "mxsurvey-survey", "mxsurvey-resolve", "mxsurvey-scan", "mxsurvey-ingest",
-         "mxsurvey-db", "mxsurvey-report", "8 mxsurvey-nightly"]
 DEPENDS = ["adduser", "postgresql", "publicsuffix", "libssl3", "libevent-core-2.1-7",
            "libevent-extra-2.1-7", "libevent-openssl-2.1-7", "libc-ares2", "libpq5", "libjansson4", "libc6"]
 APT = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "-y", "-q"]
@@ -200,7 +198,11 @@ def check_installed(version, files):
     step("check the installation")
     v = run(["mxsurvey", "--version"], check_rc=False)
     check(v.stdout.strip() == f"mxsurvey {version}", f"mxsurvey --version: {v.stdout.strip()}")
-    for page in PAGES:
+    pages = [f"{m[2]} {m[1]}" for f in files
+             if (m := re.fullmatch(r"/usr/share/man/man\d/(.+)\.(\d)\.gz", f))]
+    check(len(pages) >= 8 and "1 mxsurvey" in pages and "8 mxsurvey-nightly" in pages,
+          f"the pages: {pages}")
+    for page in pages:
         w = run(["man", "-w", *page.split()], check_rc=False)
         check(w.returncode == 0 and w.stdout.startswith("/usr/share/man/"),
               f"man -w {page}: {w.stdout.strip() or w.stderr.strip()}")
