@@ -217,8 +217,14 @@ static int push_mechs(struct strv *mechs, const char *s)
 		m = strndup(s, w);
 		if (m == NULL)
 			return -1;
-		for (char *p = m; *p; p++)
+		/* Upper-case the letters, never an escape ("\x0c" must not become "\X0C"). */
+		for (char *p = m; *p; p++) {
+			if (p[0] == '\\' && p[1] == 'x' && p[2] != '\0' && p[3] != '\0') {
+				p += 3;
+				continue;
+			}
 			*p = (char)toupper((unsigned char)*p);
+		}
 		if (strv_contains(mechs, m))
 			free(m);
 		else if (strv_push_owned(mechs, m) < 0)

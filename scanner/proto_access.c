@@ -277,6 +277,20 @@ static int capa_tls_reply(struct mxs_conv *c)
 	return next;
 }
 
+/* A complete response of state st into its record slot, without acting on it. */
+static void keep(struct mxs_conv *c, int st)
+{
+	struct access_reply *rp = &mod(c)->reply;
+
+	switch ((enum access_state)st) {
+	case AX_GREETING: take(&c->rec->greeting, rp); break;
+	case AX_CAPA: take_caps(c, &c->rec->ehlo, rp); break;
+	case AX_CAPA_TLS: take_caps(c, &c->rec->ehlo_tls, rp); break;
+	case AX_STARTTLS: case AX_QUIT: case AX_LAST: break;
+	}
+	access_reply_reset(rp);
+}
+
 /* "STARTTLS"/"STLS" alone, or after our tag: the server echoed the command. */
 static bool is_echo(struct mxs_conv *c, const char *line, size_t len)
 {
@@ -321,11 +335,11 @@ static int access_on_line(struct mxs_conv *c, int st, const char *line, size_t l
 	}
 	/* After the STARTTLS go-ahead the rest is the runner's (plaintext kept out of TLS). */
 	if (st != AX_STARTTLS && pending > 0) {
-		int next = conclude(c, st, MXS_OUT_PROTOCOL_ERROR, false,
-				    "%zu bytes of unsolicited data after the %s response", pending,
-				    state_name(c, st));
-		access_reply_reset(&a->reply);
-		return next;
+		/* The response itself was complete: it is recorded, as SMTP's is. */
+		keep(c, st);
+		return conclude(c, st, MXS_OUT_PROTOCOL_ERROR, false,
+				"%zu bytes of unsolicited data after the %s response", pending,
+				state_name(c, st));
 	}
 	switch ((enum access_state)st) {
 	case AX_GREETING: return greeting_reply(c);

@@ -408,6 +408,37 @@ static void case13_pop3s(void **st)
 	h_free(h);
 }
 
+/*
+ * 14: a complete response with bytes behind it is recorded before the protocol error
+ * (as the SMTP module records its reply); a mechanism with a control byte keeps its
+ * escape intact when upper-cased ("\x01", never "\X01", which would not decode).
+ */
+static void case14_kept_and_escaped(void **st)
+{
+	struct harness *h = h_new("imap");
+	(void)st;
+	server(h, "* OK ready\r\n* OK unsolicited\r\n");
+	assert_int_equal(h->rec.outcome, MXS_OUT_PROTOCOL_ERROR);
+	assert_string_equal(h->rec.detail, "18 bytes of unsolicited data after the greeting response");
+	assert_true(h->rec.greeting.present);
+	assert_string_equal(h->rec.greeting.lines.v[0], "* OK ready");
+	h_free(h);
+	h = h_new("pop3");
+	server(h, "+OK ready\r\n");
+	server(h, "+OK\r\nSTLS\r\n.\r\n+OK more\r\n");
+	assert_int_equal(h->rec.outcome, MXS_OUT_PROTOCOL_ERROR);
+	assert_int_equal(h->rec.ehlo.extensions.n, 1);
+	assert_string_equal(h->rec.ehlo.extensions.v[0], "STLS");
+	h_free(h);
+	h = h_new("imap");
+	server(h, "* OK ready\r\n");
+	server(h, "* CAPABILITY IMAP4rev1 AUTH=pl\x01" "ain AUTH=x\\y STARTTLS\r\nA1 OK done\r\n");
+	assert_int_equal(h->rec.auth.mechs.n, 2);
+	assert_string_equal(h->rec.auth.mechs.v[0], "PL\\x01AIN");
+	assert_string_equal(h->rec.auth.mechs.v[1], "X\\x5cY");
+	h_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +455,7 @@ int main(void)
 		cmocka_unit_test(case11_pop3_refusals),
 		cmocka_unit_test(case12_pop3_hostile),
 		cmocka_unit_test(case13_pop3s),
+		cmocka_unit_test(case14_kept_and_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
