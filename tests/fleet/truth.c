@@ -366,8 +366,10 @@ static json_t *truth_access(const struct fleet_addr *a, const struct fp_proto *p
 	/* The scanner does not retry IMAP and POP3: the first connection's BYE/-ERR stands. */
 	int busy = b->first_421;
 	const struct fb_bytes *greeting = fp_greeting(busy ? &fb_behaviours[FB_GREETING_421] : b, d);
-	/* A greeting the parser takes: lines (not junk or a stream), and not refusing. */
-	int greeted = b->greeting == FB_GREET_LINES && id != FB_GARBAGE;
+	/* A greeting the parser takes: lines, not junk; an endless stream of greeting lines
+	 * is a complete greeting with unsolicited data behind it (recorded, then the error). */
+	int greeted = (b->greeting == FB_GREET_LINES || b->greeting == FB_GREET_ENDLESS) &&
+		      id != FB_GARBAGE;
 	int welcomed = greeted && !busy && b->phase != FB_PHASE_GREETING;
 	/* POP3's CAPA is optional: a server refusing it still gets STLS. */
 	int capa_refused = b->ehlo == FB_EHLO_502 && !imap;
