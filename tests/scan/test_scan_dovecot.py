@@ -33,19 +33,22 @@ def scan_dovecot(dc, protos=PROTOS):
     return by
 
 
-def s_client(dc, proto):
-    """openssl s_client's verdict on the same port: None when no TLS session came up."""
+def s_client(dc, proto, ca_file=None, name=None):
+    """openssl s_client's verdict on the same port, trusting ca_file (the server's CA by
+    default) and checking name (its hostname): None when no TLS session came up."""
     cmd = ["openssl", "s_client", "-connect", f"{dc.addr}:{dc.ports[proto]}", "-brief",
-           "-CAfile", dc.ca_file, "-verify_hostname", dc.hostname]
+           "-CAfile", ca_file or dc.ca_file, "-verify_hostname", name or dc.hostname]
     if proto in STARTTLS:
         cmd += ["-starttls", STARTTLS[proto]]
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     out = p.stderr + p.stdout
     if "CONNECTION ESTABLISHED" not in out:
         return None
+    err = re.search(r"Verification error: (.+)", out)
     return {"version": re.search(r"Protocol version: (\S+)", out).group(1),
             "cipher": re.search(r"Ciphersuite: (\S+)", out).group(1),
-            "verified": "Verification: OK" in out}
+            "verified": "Verification: OK" in out,
+            "error": err.group(1).strip() if err else None}
 
 
 class ScanDovecot(unittest.TestCase):
@@ -139,6 +142,36 @@ class ScanDovecot(unittest.TestCase):
                 self.assertIsNone(by[p]["tls"])
                 self.assertTrue(by[p]["auth"]["cleartext"])
                 self.same_as_s_client(dc, by[p])
+
+    def test_certificate_verdicts_against_s_client(self):
+        """The failing verdicts too: a CA the scanner does not trust (Dovecot sends its CA
+        in the chain: s_client's "self-signed certificate in certificate chain", X509_V_ERR
+        19), a name the certificate does not
+        carry (hostname mismatch: trusted, no name match), an RSA leaf; each side given
+        the same CA file and name."""
+        with dovecot.Dovecot("127.0.210.10") as dc, \
+                dovecot.Dovecot("127.0.210.11", key_type="rsa") as other:
+            cases = [(dc, other.ca_file, dc.hostname, "self-signed certificate in certificate chain"),
+                     (dc, dc.ca_file, "imap.wrong-name.test", "hostname mismatch"),
+                     (other, other.ca_file, other.hostname, None)]
+            for server, ca, name, error in cases:
+                text = "".join(json.dumps({"type": "target", "ip": server.addr, "port": server.ports[p],
+                                           "proto": p, "mx": name}) + "\n" for p in PROTOS)
+                recs, err, rc = scan(["--no-default-blocklist", "--ca-file", ca, "--quiet"], text)
+                self.assertEqual(rc, 0, err)
+                for rec in recs:
+                    ref = s_client(server, rec["proto"], ca, name)
+                    t = rec["tls"]
+                    self.assertEqual(rec["outcome"], "success", rec["detail"])
+                    self.assertEqual((t["version"], t["cipher_openssl"]), (ref["version"], ref["cipher"]))
+                    self.assertEqual(t["trusted"] and t["name_match"], ref["verified"], (rec, ref))
+                    self.assertEqual(ref["error"], error)
+                    if error == "hostname mismatch":
+                        self.assertEqual((t["trusted"], t["name_match"]), (True, False))
+                    elif error:
+                        self.assertEqual((t["trusted"], t["verify_code"]), (False, 19))
+                    else:
+                        self.assertEqual(t["chain"][0]["key_type"], "RSA")
 
     def test_cli_proto_and_ports(self):
         """--proto for a bare address list (its port unless --port), --ports expands a line."""
