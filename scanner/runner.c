@@ -656,7 +656,11 @@ struct session *session_new(struct mxs_scanner *sc, struct mxs_target *t)
 	return s;
 }
 
-/* Forget what an earlier attempt left in the record; keep its transcript. */
+/*
+ * Forget what an earlier attempt left in the record; keep its transcript. An attempt may
+ * have reached TLS before its retry (implicit TLS: a 421 greeting inside TLS): its
+ * handshake's description and chain go, the next attempt's replace them.
+ */
 static void reset_attempt(struct session *s)
 {
 	struct mxs_record *r = &s->rec;
@@ -664,6 +668,12 @@ static void reset_attempt(struct session *s)
 	s->proto->reset(&s->conv);
 	free(r->detail);
 	r->detail = NULL;
+	mxs_tls_rec_free(r->tls);
+	r->tls = NULL;
+	r->plaintext_after_starttls = 0;
+	free(s->chain);
+	s->chain = NULL;
+	s->chain_len = 0;
 	for (int i = 0; i < MXS_T_LAST; i++)
 		r->timing[i] = -1;
 }

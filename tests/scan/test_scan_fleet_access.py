@@ -217,6 +217,13 @@ class ScanFleetAccess(unittest.TestCase):
             self.assertTrue(r["transcript"][0]["tls"])
             r = self.rec(p, "handshake-garbage")
             self.assertEqual((r["outcome"], r["phase"]), ("handshake-error", "handshake"))
+        # a 421 greeting inside implicit TLS is retried (--retries 1): the record keeps the
+        # last attempt's handshake (the earlier one's description leaked: ASan build)
+        r = self.rec("submissions", "greeting-421")
+        self.assertEqual((r["outcome"], r["attempts"]), ("success", 2))
+        self.assertEqual(r["detail"], "after the handshake: greeting-rejected: "
+                                      "421 4.7.0 Too many connections, try again later")
+        self.assertEqual(r["tls"]["version"], "TLSv1.3")
         r = self.rec("imaps", "starttls-ecdsa")
         self.assertEqual(r["auth"], {"mechanisms": [], "login": False, "cleartext": False,
                                      "mechanisms_tls": ["PLAIN"], "login_tls": True})
