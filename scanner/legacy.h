@@ -48,7 +48,7 @@ extern const char *const legacy_q_names[LQ_LAST];
 struct legacy_run {
 	struct mxs_support_rec *u;    /* the answers; u->connections counts the connections */
 	int budget;
-	bool starttls;                /* the protocol's STARTTLS can carry the injection check (SMTP) */
+	bool starttls;                /* the protocol's STARTTLS can carry the injection check (SMTP, IMAP, POP3) */
 	bool stopped;                 /* a probe failed before its hello: ask no more */
 	bool first_known;             /* the first probe negotiated: its version is the highest */
 	bool low_unclear;             /* LQ_LOW got neither a hello nor an alert */

@@ -120,6 +120,29 @@ static void imap_command(struct mxs_conv *c, const char *cmd)
 	mxs_conv_send_line(c, line);
 }
 
+/*
+ * The injection check (legacy probes, conv->inject): STARTTLS/STLS and a NOOP in one write,
+ * one segment. The STARTTLS tag stays the one whose answer is awaited; the NOOP takes the
+ * next. A server that keeps the NOOP past the go-ahead answers it inside TLS (the classic
+ * IMAP/POP3 STARTTLS injection bugs); the runner listens for that.
+ */
+static void send_injected(struct mxs_conv *c)
+{
+	struct access *a = mod(c);
+	char line[64];
+	int n;
+
+	if (a->imap) {
+		snprintf(a->tag, sizeof(a->tag), "A%d", ++a->ntag);
+		n = snprintf(line, sizeof(line), "%s STARTTLS\r\nA%d NOOP", a->tag, ++a->ntag);
+	} else {
+		n = snprintf(line, sizeof(line), "STLS\r\nNOOP");
+	}
+	mxs_record_transcript(c->rec, 'C', c->tls, mxs_conv_since_attempt(c), line, (size_t)n);
+	memcpy(line + n, "\r\n", 2);
+	c->write(c->io, line, (size_t)n + 2);
+}
+
 static void access_enter(struct mxs_conv *c, int st)
 {
 	struct access *a = mod(c);
@@ -135,7 +158,9 @@ static void access_enter(struct mxs_conv *c, int st)
 			mxs_conv_send_line(c, "CAPA");
 		break;
 	case AX_STARTTLS:
-		if (a->imap)
+		if (c->inject)
+			send_injected(c);
+		else if (a->imap)
 			imap_command(c, "STARTTLS");
 		else
 			mxs_conv_send_line(c, "STLS");
@@ -423,7 +448,7 @@ static void access_reset(struct mxs_conv *c)
 	.on_timeout = access_on_timeout
 
 const struct mxs_proto mxs_proto_imap = {
-	.name = "imap", .default_port = 143, .tls_mode = MXS_TLS_STARTTLS,
+	.name = "imap", .default_port = 143, .tls_mode = MXS_TLS_STARTTLS, .can_inject = true,
 	.state_names = imap_state_names, ACCESS_MODULE,
 };
 
@@ -433,7 +458,7 @@ const struct mxs_proto mxs_proto_imaps = {
 };
 
 const struct mxs_proto mxs_proto_pop3 = {
-	.name = "pop3", .default_port = 110, .tls_mode = MXS_TLS_STARTTLS,
+	.name = "pop3", .default_port = 110, .tls_mode = MXS_TLS_STARTTLS, .can_inject = true,
 	.state_names = pop3_state_names, ACCESS_MODULE,
 };
 

@@ -489,7 +489,11 @@ static enum fc_state access_starttls(struct fconn *c, const char *tag)
 	if (c->b->starttls_stall)
 		return FC_SILENT;
 	n = fp_starttls_reply(c->b, dialect(c), tag, reply, sizeof(reply), &go_ahead);
-	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer. */
+	/* Plaintext pipelined behind STARTTLS must never reach the TLS layer; a vulnerable
+	 * server keeps it and answers it inside TLS (starttls-injection), as in SMTP. */
+	if (go_ahead && c->b->keeps_pipelined && c->pipelined == NULL &&
+	    (c->pipelined = evbuffer_new()) != NULL)
+		evbuffer_add_buffer(c->pipelined, bufferevent_get_input(c->bev));
 	discard_input(c);
 	conn_send(c, reply, n);
 	if (!go_ahead)
@@ -560,7 +564,7 @@ static enum fc_state run_access(struct fconn *c, const char *line)
 	char tag[32] = "";
 	const char *verb = line;
 	size_t vlen;
-	int capa, stls, quit;
+	int capa, stls, quit, noop;
 
 	if (imap) {
 		size_t tl = strcspn(line, " ");
@@ -576,6 +580,7 @@ static enum fc_state run_access(struct fconn *c, const char *line)
 	capa = imap ? IS("CAPABILITY") : IS("CAPA");
 	stls = IS(fp_starttls_verb(dialect(c)));
 	quit = imap ? IS("LOGOUT") : IS("QUIT");
+	noop = IS("NOOP");
 #undef IS
 	if (quit) {
 		if (imap)
@@ -590,6 +595,14 @@ static enum fc_state run_access(struct fconn *c, const char *line)
 		return access_capa(c, tag);
 	if (stls)
 		return access_starttls(c, tag);
+	if (noop) {
+		if (imap)
+			evbuffer_add_printf(bufferevent_get_output(c->bev), "%s OK NOOP completed\r\n", tag);
+		else
+			conn_sends(c, "+OK\r\n");
+		conn_touch(c);
+		return c->state;
+	}
 	if (imap)
 		evbuffer_add_printf(bufferevent_get_output(c->bev), "%s BAD Unknown command\r\n", tag);
 	else
@@ -644,7 +657,8 @@ static enum fc_state enter_command_tls(struct fconn *c)
 	/* the vulnerable server: what was pipelined behind STARTTLS is answered now, in TLS */
 	while (c->pipelined != NULL && next == c->state &&
 	       (line = evbuffer_readln(c->pipelined, &n, EVBUFFER_EOL_CRLF)) != NULL) {
-		next = n > CMD_LINE_MAX ? FC_CLOSING : run_command(c, line);
+		next = n > CMD_LINE_MAX ? FC_CLOSING :
+		       dialect(c) == FP_DIALECT_SMTP ? run_command(c, line) : run_access(c, line);
 		free(line);
 	}
 	if (next != c->state)

@@ -84,8 +84,8 @@ EXPECT = {
     "handshake-garbage": support(connections=2),
 }
 
-# Over IMAP and POP3 the connection of the injection check goes to TLS 1.2 (the server's
-# own order: ECDHE+AESGCM with an ECDSA leaf starts with AES-256).
+# Over implicit TLS (imaps, pop3s) the connection of the injection check goes to TLS 1.2
+# (the server's own order: ECDHE+AESGCM with an ECDSA leaf starts with AES-256).
 ACCESS = {
     "starttls-injection": dict(
         EXPECT["starttls-injection"], tls1_2=True,
@@ -152,19 +152,23 @@ class LegacyFleet(unittest.TestCase):
 
     def test_access_protocols(self):
         # IMAP and POP3 (STARTTLS / STLS, then the crafted hello) and implicit TLS (the hello
-        # at once) answer as SMTP does, but for the injection check, which only SMTP makes:
-        # every later probe speaks the first probe's protocol.
-        names = ["legacy-modern", "legacy-rc4-tls10", "starttls-injection"]
-        for proto in ("imap", "pop3s"):
+        # at once) answer as SMTP does: every later probe speaks the first probe's protocol.
+        # The injection check (STARTTLS/STLS + NOOP in one segment) is made where the
+        # protocol has STARTTLS, with SMTP's answers; implicit TLS has nothing to inject
+        # into (its budget goes to the next questions: ACCESS).
+        for proto in ("imap", "pop3", "pop3s"):
+            names = ["legacy-modern", "legacy-rc4-tls10", "starttls-injection"]
+            if proto != "pop3s":
+                names.append("starttls-ecdsa")
             with self.subTest(proto=proto), Fleet(proto=proto) as fl:
                 t = "".join(fl.target(fl.address(n)) + "\n" for n in names)
                 recs, _, _ = scan(fleet_args(fl, "--proto", proto, "--probes", "legacy"), t)
                 by_ip = {r["ip"]: r for r in recs}
                 for name in names:
+                    want = EXPECT[name] if proto != "pop3s" else \
+                        ACCESS.get(name, dict(EXPECT[name], starttls_injection=None))
                     self.assertEqual(by_ip[fl.address(name)]["proto"], proto)
-                    self.assertEqual(by_ip[fl.address(name)].get("support"),
-                                     ACCESS.get(name, dict(EXPECT[name], starttls_injection=None)),
-                                     name)
+                    self.assertEqual(by_ip[fl.address(name)].get("support"), want, (proto, name))
 
     def test_bad_options(self):
         for args in (["--probes", "everything"], ["--legacy-budget", "0"]):

@@ -439,6 +439,37 @@ static void case14_kept_and_escaped(void **st)
 	h_free(h);
 }
 
+/*
+ * 15: the injection check (legacy probes): STARTTLS/STLS and a NOOP in one write, the
+ * STARTTLS answer still awaited under its own tag, then TLS; implicit TLS cannot ask.
+ */
+static void case15_injection_check(void **st)
+{
+	struct harness *h = h_new("imap");
+	(void)st;
+	h->conv.inject = true;
+	assert_true(h->conv.proto->can_inject);
+	server(h, "* OK ready\r\n");
+	expect_sent(h, "A1 CAPABILITY\r\n");
+	server(h, "* CAPABILITY IMAP4rev1 STARTTLS\r\nA1 OK\r\n");
+	expect_sent(h, "A2 STARTTLS\r\nA3 NOOP\r\n");
+	server(h, "A2 OK go\r\n");
+	assert_int_equal(h->state, MXS_NEXT_TLS);
+	assert_int_equal(h->rec.outcome, MXS_OUT_NONE);
+	h_free(h);
+	h = h_new("pop3");
+	h->conv.inject = true;
+	assert_true(h->conv.proto->can_inject);
+	server(h, "+OK ready\r\n");
+	server(h, "+OK\r\nSTLS\r\n.\r\n");
+	expect_sent(h, "CAPA\r\nSTLS\r\nNOOP\r\n");
+	server(h, "+OK go\r\n");
+	assert_int_equal(h->state, MXS_NEXT_TLS);
+	h_free(h);
+	assert_false(mxs_proto_find("imaps")->can_inject);
+	assert_false(mxs_proto_find("pop3s")->can_inject);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +487,7 @@ int main(void)
 		cmocka_unit_test(case12_pop3_hostile),
 		cmocka_unit_test(case13_pop3s),
 		cmocka_unit_test(case14_kept_and_escaped),
+		cmocka_unit_test(case15_injection_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
