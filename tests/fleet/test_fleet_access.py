@@ -70,6 +70,8 @@ class FleetAccess(unittest.TestCase):
         c.send(b"t1 CAPABILITY\r\n")
         self.assertEqual(c.lines(2), IMAP_CAPS + b"t1 OK CAPABILITY completed\r\n")
         c.send(b"t2 NOOP\r\n")
+        self.assertEqual(c.line(), b"t2 OK NOOP completed\r\n")
+        c.send(b"t2 BOGUS\r\n")
         self.assertEqual(c.line(), b"t2 BAD Unknown command\r\n")
         c.send(b"zz STARTTLS\r\n")
         self.assertEqual(c.line(), b"zz OK Begin TLS negotiation now\r\n")
@@ -115,6 +117,18 @@ class FleetAccess(unittest.TestCase):
         c.starttls(client_context())   # TLS follows the planted line
         c.send(b"y CAPABILITY\r\n")
         self.assertEqual(c.line(), IMAP_CAPS_TLS)
+
+    def test_starttls_injection(self):
+        """starttls-injection keeps what was pipelined behind STARTTLS/STLS and answers it
+        inside TLS; a normal server drops it (the next thing it reads is the handshake)."""
+        for proto, cmds, answer in (("imap", b"a STARTTLS\r\nb NOOP\r\n", b"b OK NOOP completed\r\n"),
+                                    ("pop3", b"STLS\r\nNOOP\r\n", b"+OK\r\n")):
+            c = self.connect(proto, "starttls-injection")
+            c.line()
+            c.send(cmds)
+            c.line()
+            c.starttls(client_context())
+            self.assertEqual(c.line(), answer, proto)
 
     def test_no_and_mangled_stls(self):
         c = self.connect("pop3", "no-starttls")
