@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,22 @@ out:
 	return rc;
 }
 
+/* --wait-db: seconds from 0 to a day, fractions allowed ("0.5"), as ms. 0, or -1 after a message. */
+static int seconds_arg(const char *v, int *ms)
+{
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno != 0 || !(x >= 0 && x <= 86400)) {
+		fprintf(stderr, "mxsurvey ingest: --wait-db wants a number of seconds from 0 to 86400, not '%s'\n", v);
+		return -1;
+	}
+	*ms = (int)(x * 1000);
+	return 0;
+}
+
 int cmd_ingest(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -261,6 +278,7 @@ int cmd_ingest(int argc, char **argv)
 	struct ingest_args a = { .sink = { .block_when_full = 1, .close_wait_ms = 10000,
 	                                   .queue_bytes = 16u << 20 } };
 	int c, lvl;
+	long num;
 
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -273,11 +291,30 @@ int cmd_ingest(int argc, char **argv)
 		case 'l': a.label = optarg; break;
 		case 'n': a.new_scan = 1; break;
 		case 'S': a.sink.spool_dir = optarg; break;
-		case 'b': a.sink.batch_rows = strtoul(optarg, NULL, 10); break;
-		case 'f': a.sink.flush_ms = atoi(optarg); break;
-		case 'r': a.sink.retry_ms = atoi(optarg); break;
-		case 'w': a.sink.close_wait_ms = (int)(atof(optarg) * 1000); break;
-		case 'Q': a.sink.queue_bytes = strtoull(optarg, NULL, 10); break;
+		case 'b':
+			if (cli_int_arg("ingest", "batch-rows", optarg, 1, 10000000, &num) < 0)
+				return MXS_EXIT_USAGE;
+			a.sink.batch_rows = (size_t)num;
+			break;
+		case 'f':
+			if (cli_int_arg("ingest", "flush-ms", optarg, 1, 3600000, &num) < 0)
+				return MXS_EXIT_USAGE;
+			a.sink.flush_ms = (int)num;
+			break;
+		case 'r':
+			if (cli_int_arg("ingest", "retry-ms", optarg, 1, 3600000, &num) < 0)
+				return MXS_EXIT_USAGE;
+			a.sink.retry_ms = (int)num;
+			break;
+		case 'w':
+			if (seconds_arg(optarg, &a.sink.close_wait_ms) < 0)
+				return MXS_EXIT_USAGE;
+			break;
+		case 'Q':
+			if (cli_int_arg("ingest", "queue-bytes", optarg, 1, LONG_MAX, &num) < 0)
+				return MXS_EXIT_USAGE;
+			a.sink.queue_bytes = (size_t)num;
+			break;
 		case 'N': a.sink.block_when_full = 0; break;
 		case 'q': a.quiet = 1; break;
 		case 'L':

@@ -116,6 +116,24 @@ class CliDb(unittest.TestCase):
             self.assertEqual(p.returncode, 2, (opt, v, p.stderr.decode()))
             self.assertIn("wants a whole number", p.stderr.decode())
 
+    def test_ingest_numbers_checked(self):
+        """ingest's numeric options are checked as scan's are: atoi read "fast" as 0 (the
+        default) and "100ms" as 100."""
+        before = self.scans()
+        for opt, v in (("--flush-ms", "fast"), ("--flush-ms", "100ms"), ("--flush-ms", "0"),
+                       ("--retry-ms", "-5"), ("--retry-ms", ""), ("--retry-ms", "2s"),
+                       ("--batch-rows", "many"), ("--batch-rows", "0"),
+                       ("--queue-bytes", "16M"), ("--wait-db", "10s"), ("--wait-db", "-1")):
+            p = self.run_mxs("ingest", "--db", self.pg.url, opt, v, "-", stdin=b"")
+            self.assertEqual(p.returncode, 2, (opt, v, p.stderr.decode()))
+            self.assertIn("wants a", p.stderr.decode())
+            self.assertIn(opt, p.stderr.decode())
+        self.assertEqual(self.scans(), before)
+        p = self.run_mxs("ingest", "--db", self.pg.url, "--label", "nums", "--flush-ms", "50",
+                         "--retry-ms", "100", "--batch-rows", "10", "--wait-db", "0.5", "-",
+                         stdin=b"")
+        self.assertNotEqual(p.returncode, 2, p.stderr.decode())
+
     def test_no_target_is_bad_input(self):
         for text in (b"", b"# comments only\n\n   \n# 192.0.2.1\n"):
             for cmd in ("scan", "resolve"):
