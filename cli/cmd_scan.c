@@ -21,34 +21,12 @@
 #include "exitcode.h"
 #include "linein.h"
 #include "log.h"
+#include "outbuf.h"
 #include "outcome.h"
 #include "resume.h"
 #include "scan_opts.h"
 #include "scanner.h"
 #include "timeutil.h"
-
-/*
- * The results queue. Records wait here until the output takes them, and the event loop
- * never waits for the output: a pipe or socket is written non-blocking, as much as it
- * takes, the rest when it has room again. Past `high` bytes waiting (--output-buffer)
- * the scanner starts no new targets (back-pressure) until half of them are written;
- * probes in flight finish normally and their records join the queue, so a slow reader
- * delays the scan but never changes a result. A regular file or a terminal is written
- * at once, blocking (it never waits for a reader). Results are written in whole lines,
- * so a scan killed at any moment leaves a file of complete records (and at most a second
- * of results unwritten); a pipe may take part of a line when the kill comes.
- */
-struct outbuf {
-	int fd;
-	int fl_saved;             /* with nonblock: the status flags to restore */
-	bool nonblock;            /* pipe or socket: written when it has room */
-	char *buf;
-	size_t off, len, cap;     /* buf[off, len) waits to be written */
-	size_t high;              /* back-pressure at this many bytes waiting */
-	bool stalled;
-	int64_t t_stall;
-	struct event *wev;        /* the output has room again */
-};
 
 struct scan_run {
 	struct event_base *base;
@@ -60,8 +38,7 @@ struct scan_run {
 	struct resume *resume;    /* --resume: what each sink holds */
 	uint64_t file_only;       /* records probed again for the file alone (resume) */
 	uint64_t duplicates;      /* duplicate records: in the JSON, not the database */
-	bool stopped, out_failed, feeding;
-	struct event *flush_ev;
+	bool stopped, feeding;
 };
 
 static void usage(FILE *f)
@@ -92,158 +69,6 @@ static void usage(FILE *f)
 		"wait in the spool for the database.\n");
 }
 
-#define OUTBUF_FLUSH_AT (1 << 16)
-#define OUTBUF_HIGH_DEFAULT (16u << 20)
-#define OUTBUF_HIGH_MIN (16u << 10)
-
-static size_t outbuf_waiting(const struct outbuf *o)
-{
-	return o->len - o->off;
-}
-
-/* Batch small records into writes of this size; flush_tick writes the rest each second. */
-static size_t outbuf_flush_at(const struct outbuf *o)
-{
-	return o->high / 4 < OUTBUF_FLUSH_AT ? o->high / 4 : OUTBUF_FLUSH_AT;
-}
-
-/*
- * Write what the output takes now. Returns 0 (for a non-blocking output, bytes may
- * still wait: o->wev is then armed), or -1 with errno set.
- */
-static int outbuf_write(struct outbuf *o)
-{
-	while (o->off < o->len) {
-		ssize_t n = write(o->fd, o->buf + o->off, o->len - o->off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && o->nonblock) {
-			if (o->wev != NULL && !event_pending(o->wev, EV_WRITE, NULL))
-				event_add(o->wev, NULL);
-			return 0;
-		}
-		if (n <= 0)
-			return -1;
-		o->off += (size_t)n;
-	}
-	o->off = o->len = 0;
-	return 0;
-}
-
-/* Write everything, waiting for the output as long as it takes (the scan is over). */
-static int outbuf_drain(struct outbuf *o)
-{
-	struct pollfd p = { .fd = o->fd, .events = POLLOUT };
-
-	while (outbuf_write(o) == 0) {
-		if (o->off == o->len)
-			return 0;
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return -1;
-	}
-	return -1;
-}
-
-/* Keep the waiting bytes at the front once most of the buffer has been written. */
-static void outbuf_compact(struct outbuf *o)
-{
-	if (o->off > 0 && o->off >= o->len / 2) {
-		memmove(o->buf, o->buf + o->off, o->len - o->off);
-		o->len -= o->off;
-		o->off = 0;
-	}
-}
-
-static int outbuf_line(struct outbuf *o, const char *line, size_t len)
-{
-	outbuf_compact(o);
-	if (o->len + len + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : OUTBUF_FLUSH_AT * 2;
-		while (cap < o->len + len + 1)
-			cap *= 2;
-		char *b = realloc(o->buf, cap);
-		if (b == NULL)
-			return -1;
-		o->buf = b;
-		o->cap = cap;
-	}
-	memcpy(o->buf + o->len, line, len);
-	o->buf[o->len + len] = '\n';
-	o->len += len + 1;
-	/* While the output has no room, o->wev writes when it has. */
-	if (o->wev != NULL && event_pending(o->wev, EV_WRITE, NULL))
-		return 0;
-	return outbuf_waiting(o) >= outbuf_flush_at(o) ? outbuf_write(o) : 0;
-}
-
-/*
- * Make a pipe or socket output non-blocking (the loop must not wait for its reader);
- * the flags are restored at the end. Files and terminals stay as they are.
- */
-static void outbuf_open(struct outbuf *o, struct event_base *base, event_callback_fn cb, void *arg)
-{
-	struct stat st;
-	int fl;
-
-	if (fstat(o->fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-		return;
-	if ((fl = fcntl(o->fd, F_GETFL)) < 0)
-		return;
-	if (!(fl & O_NONBLOCK) && fcntl(o->fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return;
-	o->wev = event_new(base, o->fd, EV_WRITE, cb, arg);
-	if (o->wev == NULL) {
-		fcntl(o->fd, F_SETFL, fl);
-		return;
-	}
-	o->fl_saved = fl;
-	o->nonblock = true;
-}
-
-static void outbuf_close(struct outbuf *o)
-{
-	if (o->wev != NULL)
-		event_free(o->wev);
-	o->wev = NULL;
-	if (o->nonblock)
-		fcntl(o->fd, F_SETFL, o->fl_saved);
-	if (o->fd != STDOUT_FILENO && o->fd >= 0)
-		close(o->fd);
-	free(o->buf);
-}
-
-/* The output failed (the reader went away, the disk is full): stop the scan. */
-static void output_failed(struct scan_run *r)
-{
-	r->out_failed = true;
-	mxs_err("scan", "cannot write results: %s; stopping", strerror(errno));
-	mxs_scanner_output_stalled(r->sc, false);
-	if (!r->stopped) {
-		r->stopped = true;
-		mxs_scanner_stop(r->sc);
-	}
-}
-
-/* Back-pressure: start nothing new while the queue is over its bound, until it is half. */
-static void check_stall(struct scan_run *r)
-{
-	struct outbuf *o = &r->out;
-	size_t waiting = outbuf_waiting(o);
-
-	if (!o->stalled && waiting >= o->high) {
-		o->stalled = true;
-		o->t_stall = mxs_mono_ms();
-		mxs_warn("scan", "output stalled: %zu KiB of results wait for the reader; "
-			 "no new targets start until it reads", waiting >> 10);
-		mxs_scanner_output_stalled(r->sc, true);
-	} else if (o->stalled && waiting <= o->high / 2) {
-		o->stalled = false;
-		mxs_info("scan", "output flowing again after %.1f s",
-			 (double)(mxs_mono_ms() - o->t_stall) / 1000.0);
-		mxs_scanner_output_stalled(r->sc, false);
-	}
-}
-
 static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcome)
 {
 	struct scan_run *r = arg;
@@ -259,14 +84,18 @@ static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcom
 	}
 	if (!r->to_file)
 		return 0;
-	if (r->out_failed)
-		return -1;
-	if (outbuf_line(&r->out, line, len) < 0) {
-		output_failed(r);
-		return -1;
+	return outbuf_put(&r->out, line, len);
+}
+
+/* The output failed (logged): stop the scan. */
+static void output_failed(void *arg)
+{
+	struct scan_run *r = arg;
+
+	if (!r->stopped) {
+		r->stopped = true;
+		mxs_scanner_stop(r->sc);
 	}
-	check_stall(r);
-	return 0;
 }
 
 static void on_line(void *arg, const char *line, size_t len, bool truncated)
@@ -324,34 +153,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	mxs_scanner_stop(r->sc);
 }
 
-static void flush_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct scan_run *r = arg;
-	(void)fd;
-	(void)what;
-	/* At most a second of results sits in the buffer if the process is killed. */
-	if (r->out_failed || (r->out.wev != NULL && event_pending(r->out.wev, EV_WRITE, NULL)))
-		return;
-	if (outbuf_write(&r->out) < 0)
-		output_failed(r);
-	else
-		check_stall(r);
-}
-
-/* A pipe or socket output has room again. */
-static void out_writable(evutil_socket_t fd, short what, void *arg)
-{
-	struct scan_run *r = arg;
-	(void)fd;
-	(void)what;
-	if (r->out_failed)
-		return;
-	if (outbuf_write(&r->out) < 0)
-		output_failed(r);
-	else
-		check_stall(r);
-}
-
 static void print_summary(const struct mxs_scan_stats *st)
 {
 	fprintf(stderr, "scan: %llu input lines, %llu targets, %llu result records",
@@ -374,24 +175,6 @@ static void print_summary(const struct mxs_scan_stats *st)
 }
 
 enum { OPT_RESUME = 512, OPT_DB, OPT_SCAN, OPT_LABEL, OPT_DATA_DIR, OPT_OUTPUT_BUFFER };
-
-/* --output-buffer: bytes, with an optional K or M (binary) suffix. 0, or -1 if bad. */
-static int size_arg(const char *v, size_t *out)
-{
-	char *end;
-	unsigned long long x = strtoull(v, &end, 10);
-	unsigned shift = 0;
-
-	if (*end == 'K' || *end == 'k')
-		shift = 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20, end++;
-	if (*v < '0' || *v > '9' || *end != '\0' || x > (1ULL << 32) >> shift ||
-	    (x << shift) < OUTBUF_HIGH_MIN)
-		return -1;
-	*out = (size_t)(x << shift);
-	return 0;
-}
 
 static const struct option own_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -446,7 +229,7 @@ int cmd_scan(int argc, char **argv)
 		case OPT_LABEL: dbo.label = optarg; break;
 		case OPT_DATA_DIR: dbo.data_dir = optarg; break;
 		case OPT_OUTPUT_BUFFER:
-			if (size_arg(optarg, &r.out.high) < 0) {
+			if (outbuf_size_arg(optarg, &r.out.high) < 0) {
 				fprintf(stderr, "mxsurvey scan: --output-buffer wants a size from 16K to 4096M, not '%s'\n",
 					optarg);
 				free(longopts);
@@ -479,21 +262,19 @@ int cmd_scan(int argc, char **argv)
 	r.base = event_base_new();
 	if (r.base == NULL)
 		return MXS_EXIT_FAILURE;
-	r.out.fd = STDOUT_FILENO;
-	if (outpath != NULL) {
-		r.out.fd = open(outpath, O_CREAT | O_CLOEXEC | (resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC), 0644);
-		if (r.out.fd < 0 || (resume && resume_trim_torn_tail(r.out.fd) < 0)) {
-			fprintf(stderr, "mxsurvey scan: cannot open %s: %s\n", outpath, strerror(errno));
-			if (r.out.fd >= 0)
-				close(r.out.fd);
+	r.out.fd = -1;
+	if (r.to_file) {
+		int fd = outpath != NULL ? outbuf_open_path("scan", outpath, resume) : STDOUT_FILENO;
+		if (fd < 0) {
 			event_base_free(r.base);
 			return MXS_EXIT_FAILURE;
 		}
+		if (outbuf_start(&r.out, fd, r.base, "scan", output_failed, &r) < 0) {
+			fprintf(stderr, "mxsurvey scan: out of memory\n");
+			rc = MXS_EXIT_FAILURE;
+			goto out;
+		}
 	}
-	if (r.out.high == 0)
-		r.out.high = OUTBUF_HIGH_DEFAULT;
-	if (r.to_file)
-		outbuf_open(&r.out, r.base, out_writable, &r);
 	r.in = mxs_linein_open(r.base, inpath, err, sizeof(err));
 	if (r.in == NULL) {
 		fprintf(stderr, "mxsurvey scan: %s\n", err);
@@ -506,6 +287,7 @@ int cmd_scan(int argc, char **argv)
 		rc = MXS_EXIT_USAGE;
 		goto out;
 	}
+	r.out.sc = r.sc;
 	if (resume && outpath != NULL && resume_load_file(&rs, outpath) < 0) {
 		fprintf(stderr, "mxsurvey scan: cannot read %s to resume: %s\n", outpath, strerror(errno));
 		rc = MXS_EXIT_FAILURE;
@@ -542,9 +324,6 @@ int cmd_scan(int argc, char **argv)
 	sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sigterm, NULL);
-	r.flush_ev = event_new(r.base, -1, EV_PERSIST, flush_tick, &r);
-	struct timeval sec = { 1, 0 };
-	evtimer_add(r.flush_ev, &sec);
 
 	feed(&r);
 	if (!mxs_scanner_finished(r.sc))
@@ -552,16 +331,13 @@ int cmd_scan(int argc, char **argv)
 
 	event_free(sigint);
 	event_free(sigterm);
-	event_free(r.flush_ev);
-	if (!r.out_failed && outbuf_drain(&r.out) < 0) {
-		mxs_err("scan", "cannot write results: %s", strerror(errno));
-		r.out_failed = true;
-	}
+	if (r.to_file)
+		outbuf_finish(&r.out);
 	st = mxs_scanner_stats(r.sc);
 	if (o.status)
 		mxs_scanner_print_status(r.sc, true);
 	print_summary(st);
-	if (r.out_failed || st->emit_errors)
+	if (r.out.failed || st->emit_errors)
 		rc = MXS_EXIT_FAILURE;
 	else if (r.stopped)
 		rc = MXS_EXIT_PARTIAL;

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "report_model.h"
 #include "resolve.h"
+#include "outbuf.h"
 #include "resume.h"
 #include "scan_opts.h"
 #include "scanner.h"
@@ -39,7 +40,7 @@ struct survey {
 	struct mxs_resolver *res;
 	struct mxs_linein *in;
 	struct dbout db;
-	FILE *json;              /* -o FILE: every record as JSON lines too */
+	struct outbuf json;      /* -o FILE: every record as JSON lines too (fd -1: none) */
 	struct resume *resume;   /* --resume: what each sink holds */
 	uint64_t file_only;      /* records probed again for the file alone (resume) */
 	bool stopped, input_done, feeding, failed;
@@ -64,7 +65,10 @@ static void usage(FILE *f)
 "  --resume                with --label or --scan: skip addresses that already have a result;\n"
 "                          with -o, FILE is appended to and what it holds counts too\n"
 "  --data-dir DIR          embedded cluster and spool directory (default ~/.local/share/mxsurvey)\n"
-"  -o, --output FILE       also write every record as JSON lines to FILE\n"
+"  -o, --output FILE       also write every record as JSON lines to FILE (a pipe or FIFO\n"
+"                          is written without holding the probes up, as scan does)\n"
+"  --output-buffer SIZE    results held for a slow reader of -o (K, M suffixes; default\n"
+"                          16M); when full, no new target starts until it drains\n"
 "  --report FORMAT         text (default), csv, json, html, or none\n"
 "  --report-file FILE      write the report to FILE instead of stdout\n"
 "DNS:\n"
@@ -84,12 +88,15 @@ static void usage(FILE *f)
 
 static void write_json(struct survey *s, const char *line, size_t len)
 {
-	if (s->json != NULL && (fwrite(line, 1, len, s->json) != len || fputc('\n', s->json) == EOF)) {
-		mxs_err("survey", "cannot write the JSON output: %s", strerror(errno));
-		fclose(s->json);
-		s->json = NULL;
-		s->failed = true;
-	}
+	if (s->json.fd >= 0)
+		outbuf_put(&s->json, line, len);   /* a failure is logged and marks the run failed */
+}
+
+/* -o FILE failed (logged): the database goes on; the run ends as failed. */
+static void json_failed(void *arg)
+{
+	struct survey *s = arg;
+	s->failed = true;
 }
 
 static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcome)
@@ -231,6 +238,7 @@ static int print_report(struct survey *s, const char *format, const char *path)
 
 enum {
 	OPT_DB = 512, OPT_LABEL, OPT_SCAN, OPT_RESUME, OPT_DATA_DIR, OPT_REPORT, OPT_REPORT_FILE,
+	OPT_OUTPUT_BUFFER,
 	OPT_DNS, OPT_DNS_CONC, OPT_DNS_TIMEOUT, OPT_DNS_RETRIES, OPT_V4, OPT_V6, OPT_NOPOL,
 	OPT_STS_CA, OPT_STS_PORT,
 };
@@ -242,6 +250,7 @@ static const struct option own_opts[] = {
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "output", required_argument, NULL, 'o' },
+	{ "output-buffer", required_argument, NULL, OPT_OUTPUT_BUFFER },
 	{ "report", required_argument, NULL, OPT_REPORT },
 	{ "report-file", required_argument, NULL, OPT_REPORT_FILE },
 	{ "dns-server", required_argument, NULL, OPT_DNS },
@@ -263,23 +272,6 @@ static int bad_value(const char *opt, const char *v)
 	return MXS_EXIT_USAGE;
 }
 
-/* -o FILE: created anew, or with --resume appended to (a torn last line cut). */
-static FILE *open_json(const char *path, bool resume)
-{
-	int fd = open(path, O_CREAT | O_CLOEXEC | (resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC), 0644);
-	FILE *f;
-
-	if (fd < 0)
-		return NULL;
-	if ((resume && resume_trim_torn_tail(fd) < 0) || (f = fdopen(fd, resume ? "a" : "w")) == NULL) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return NULL;
-	}
-	return f;
-}
-
 /* The resolver gets the same blocklist as the scanner, so blocked targets say why. */
 static struct mxs_blocklist *build_blocklist(const struct mxs_scan_opts *so, char *err, size_t errlen)
 {
@@ -296,7 +288,7 @@ static struct mxs_blocklist *build_blocklist(const struct mxs_scan_opts *so, cha
 
 int cmd_survey(int argc, char **argv)
 {
-	struct survey s = { 0 };
+	struct survey s = { .json.fd = -1 };
 	struct mxs_scan_opts so;
 	struct mxs_resolve_opts ro = { 0 };
 	struct mxs_resolve_cbs cbs = { on_target, on_domain, feed, resolver_done, &s };
@@ -339,6 +331,14 @@ int cmd_survey(int argc, char **argv)
 		case OPT_RESUME: resume = true; break;
 		case OPT_DATA_DIR: dbo.data_dir = optarg; break;
 		case 'o': jsonpath = optarg; break;
+		case OPT_OUTPUT_BUFFER:
+			if (outbuf_size_arg(optarg, &s.json.high) < 0) {
+				fprintf(stderr, "mxsurvey survey: --output-buffer wants a size from 16K to 4096M, not '%s'\n",
+					optarg);
+				rc = MXS_EXIT_USAGE;
+				goto done_opts;
+			}
+			break;
 		case OPT_REPORT:
 			if (strcmp(optarg, "text") && strcmp(optarg, "csv") && strcmp(optarg, "json") &&
 			    strcmp(optarg, "html") && strcmp(optarg, "none")) {
@@ -416,10 +416,17 @@ done_opts:
 		rc = MXS_EXIT_BAD_INPUT;
 		goto out;
 	}
-	if (jsonpath != NULL && (s.json = open_json(jsonpath, resume)) == NULL) {
-		fprintf(stderr, "mxsurvey survey: cannot write %s: %s\n", jsonpath, strerror(errno));
-		rc = MXS_EXIT_FAILURE;
-		goto out;
+	if (jsonpath != NULL) {
+		int fd = outbuf_open_path("survey", jsonpath, resume);
+		if (fd < 0) {
+			rc = MXS_EXIT_FAILURE;
+			goto out;
+		}
+		if (outbuf_start(&s.json, fd, s.base, "survey", json_failed, &s) < 0) {
+			fprintf(stderr, "mxsurvey survey: out of memory\n");
+			rc = MXS_EXIT_FAILURE;
+			goto out;
+		}
 	}
 	if (jsonpath != NULL && resume && resume_load_file(&rs, jsonpath) < 0) {
 		fprintf(stderr, "mxsurvey survey: cannot read %s to resume: %s\n", jsonpath, strerror(errno));
@@ -432,6 +439,7 @@ done_opts:
 		rc = MXS_EXIT_USAGE;
 		goto out;
 	}
+	s.json.sc = s.sc;
 	ro.blocklist = bl;
 	if ((s.res = mxs_resolver_new(s.base, &ro, &cbs, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "mxsurvey survey: %s\n", err);
@@ -475,6 +483,8 @@ done_opts:
 	if (!mxs_scanner_finished(s.sc))
 		event_base_dispatch(s.base);
 
+	if (s.json.fd >= 0 && outbuf_finish(&s.json) < 0)
+		s.failed = true;
 	st = mxs_scanner_stats(s.sc);
 	if (so.status)
 		mxs_scanner_print_status(s.sc, true);
@@ -510,8 +520,7 @@ out:
 	if (s.db.db != NULL)
 		dbout_free(&s.db);
 	mxs_linein_close(s.in);
-	if (s.json != NULL && fclose(s.json) != 0 && rc == MXS_EXIT_OK)
-		rc = MXS_EXIT_FAILURE;
+	outbuf_close(&s.json);
 	resume_free(&rs);
 	event_base_free(s.base);
 	return rc;

@@ -3,18 +3,24 @@
 point at fleet addresses, the survey resolves, probes and stores everything in a real
 PostgreSQL, and prints the report. Every stored result matches the fleet's ground truth;
 every domain has its row; the report is read from the views.
+
+survey -o FIFO: the survey says it waits for a reader instead of hanging silently, then
+writes the FIFO as scan writes a pipe: a reader that pauses longer than any probe timeout
+stalls the queue (--output-buffer, "output stalled" on the log) but changes no result.
 """
 import collections
+import json
 import os
 import re
 import subprocess
 import tempfile
+import time
 import unittest
 
 import dns
 from fleet import Fleet
-from pg import PgCluster, private_env
-from scanrun import MXS_BIN
+from pg import PgCluster, private_env, wait_for
+from scanrun import MXS_BIN, compare_truth
 
 NET = "127.0.7"   # seed 0: 127.0.7.K serves behaviour K
 
@@ -127,6 +133,73 @@ class Survey(unittest.TestCase):
             self.assertIn("e2e", report)
             self.assertRegex(report, r"(?i)starttls")
 
+    def test_survey_fifo_slow_reader(self):
+        pause_s = 15   # longer than any timeout of the probes below
+        with Fleet(os.environ["MXS_BUILD"], seed=7, delay_ms=500) as fleet, PgCluster() as pg, \
+             tempfile.TemporaryDirectory() as tmp:
+            truth = {t["ip"]: t for t in fleet.truth("127.3.0.0/24")}
+            z = dns.Zone("fleet.test")
+            lines = []
+            for i, ip in enumerate(sorted(truth)):
+                host = Fleet.mx(ip)
+                z.add(host.replace(".fleet.test", ""), "A", ip)
+                z.add(f"f{i}", "MX", f"10 {host}.")
+                lines.append(f"{i + 1},f{i}.fleet.test")
+            nsd = dns.Nsd({"fleet.test": z.text()})
+            fifo = os.path.join(tmp, "out.fifo")
+            os.mkfifo(fifo)
+            inp = os.path.join(tmp, "domains.txt")
+            with open(inp, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            errpath = os.path.join(tmp, "err")
+            try:
+                with open(errpath, "wb") as err:
+                    p = subprocess.Popen(
+                        [MXS_BIN, "survey", "--db", pg.url, "--label", "fifo", "--report", "none",
+                         "--dns-server", f"{nsd.addr}:{nsd.port}", "--dns-timeout", "1s",
+                         "--no-policy", "--no-default-blocklist", "--port", str(fleet.port),
+                         "--ca-file", fleet.ca_file, "--ehlo-name", "survey.mxsurvey.test",
+                         "--per-net", "1000", "--concurrency", "100", "--greeting-timeout", "4s",
+                         "--timeout", "4s", "--handshake-timeout", "6s", "--deadline", "10s",
+                         "--retries", "1", "--retry-delay", "300ms", "--output-buffer", "16K",
+                         "-o", fifo, inp],
+                        env=private_env(tmp), stdout=subprocess.DEVNULL, stderr=err)
+                    try:
+                        read_err = lambda: open(errpath).read()
+                        self.assertTrue(wait_for(lambda: "waiting for a reader" in read_err(), 30),
+                                        read_err())
+                        self.assertIsNone(p.poll())
+                        # a reader opens the FIFO, then reads nothing for pause_s seconds
+                        fd = os.open(fifo, os.O_RDONLY)
+                        time.sleep(pause_s)
+                        chunks = []
+                        while True:
+                            b = os.read(fd, 1 << 16)
+                            if not b:
+                                break
+                            chunks.append(b)
+                        os.close(fd)
+                        rc = p.wait(300)
+                    finally:
+                        if p.poll() is None:
+                            p.kill()
+                            p.wait()
+            finally:
+                nsd.stop()
+            err = read_err()
+            self.assertEqual(rc, 0, err[-3000:])
+            self.assertIn("output stalled", err)
+            self.assertIn("output flowing again", err)
+            recs = [json.loads(l) for l in b"".join(chunks).decode().splitlines()]
+            results = [r for r in recs if r["type"] == "result"]
+            self.assertEqual(sorted(r["ip"] for r in results), sorted(truth))
+            diffs = [d for r in results for d in compare_truth(r, truth[r["ip"]])]
+            self.assertEqual(diffs, [], "\n".join(diffs[:40]))
+            self.assertEqual(sum(r["type"] == "domain" for r in recs), len(truth))
+            stored = dict(pg.query("SELECT host(r.ip), o.name FROM results r "
+                                   "JOIN outcome_names o ON o.code = r.outcome "
+                                   "JOIN scans s ON s.id = r.scan_id WHERE s.label = 'fifo'"))
+            self.assertEqual(stored, {ip: t["outcome"] for ip, t in truth.items()})
 
     def check_views(self, pg, truth):
         """The views' numbers for this fleet run equal what the ground truth predicts."""
