@@ -77,8 +77,11 @@ static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcom
 		/* One row per address and port: a repeated input line is not a new row. */
 		if (outcome == MXS_OUT_DUPLICATE)
 			r->duplicates++;
-		else if (r->resume != NULL && resume_db_has(r->resume, line, len))
-			r->file_only++;   /* the database has its row: probed again for the file */
+		else if (r->resume != NULL && resume_db_has(r->resume, line, len)) {
+			/* the database has its row: made again for the file (a result is counted) */
+			if (outcome != MXS_OUT_NONE)
+				r->file_only++;
+		}
 		else if (dbout_put(r->db, line, len) < 0)
 			return -1;
 	}
@@ -163,6 +166,9 @@ static void print_summary(const struct mxs_scan_stats *st)
 			(unsigned long long)st->sni_probes);
 	if (st->legacy_probes)
 		fprintf(stderr, ", %llu legacy probe connections", (unsigned long long)st->legacy_probes);
+	if (st->cert_probes)
+		fprintf(stderr, ", %llu resumed addresses probed again for their certificate",
+			(unsigned long long)st->cert_probes);
 	if (st->skipped_shard)
 		fprintf(stderr, ", %llu skipped (other shard or already done)", (unsigned long long)st->skipped_shard);
 	if (st->unscanned)

@@ -102,10 +102,12 @@ static void json_failed(void *arg)
 static int emit(void *arg, const char *line, size_t len, enum mxs_outcome outcome)
 {
 	struct survey *s = arg;
-	(void)outcome; /* the resolver emits each (MX name, address) pair once: no duplicates to filter */
+	/* the resolver emits each (MX name, address) pair once: no duplicates to filter */
 	write_json(s, line, len);
 	if (s->resume != NULL && resume_db_has(s->resume, line, len)) {
-		s->file_only++;   /* the database has its row: probed again for the file */
+		/* the database has its row: made again for the file (a result is counted) */
+		if (outcome != MXS_OUT_NONE)
+			s->file_only++;
 		return 0;
 	}
 	return dbout_put(&s->db, line, len);

@@ -136,6 +136,17 @@ int mxs_scan_shard_finish(struct mxs_db *db, int64_t id, unsigned index, unsigne
 typedef int (*mxs_done_cb)(void *arg, const char *ip, int port);
 int mxs_scan_done_targets(struct mxs_db *db, int64_t id, mxs_done_cb cb, void *arg,
                           char *err, size_t errlen);
+/*
+ * For --resume, what each done target's record said: rcb for every result as above, with
+ * its MX name (NULL: none), outcome (database code, outcome_names) and whether it had TLS;
+ * then ncb for every verdict of a further MX name (result_names) of a finished probe.
+ * 0, a callback's non-zero value, or -1 with a message in err.
+ */
+typedef int (*mxs_done_result_cb)(void *arg, const char *ip, int port, const char *mx,
+                                  int outcome, int tls);
+typedef int (*mxs_done_name_cb)(void *arg, const char *ip, int port, const char *name);
+int mxs_scan_done_details(struct mxs_db *db, int64_t id, mxs_done_result_cb rcb,
+                          mxs_done_name_cb ncb, void *arg, char *err, size_t errlen);
 
 /*
  * The source key of an ingested file: a digest of its first bytes (up to

@@ -251,19 +251,16 @@ int mxs_scan_counts(struct mxs_db *db, int64_t id, uint64_t *results, uint64_t *
 	return rc;
 }
 
-int mxs_scan_done_targets(struct mxs_db *db, int64_t id, mxs_done_cb cb, void *arg, char *err,
-                          size_t errlen)
+/* Run a one-parameter (scan id) query row by row, calling fn for each row until it returns non-zero. */
+static int each_row(struct mxs_db *db, int64_t id, const char *sql, int (*fn)(void *, PGresult *),
+                    void *arg, char *err, size_t errlen)
 {
 	PGconn *c = mxs_db_conn(db);
 	char sid[32];
 	snprintf(sid, sizeof(sid), "%" PRId64, id);
 	const char *p[1] = { sid };
 	/* row by row, so millions of done targets never sit in memory at once */
-	if (!PQsendQueryParams(c,
-	                       "SELECT host(ip), port FROM results WHERE scan_id = $1"
-	                       " AND outcome <> 19",
-	                       1, NULL, p, NULL, NULL, 0) ||
-	    !PQsetSingleRowMode(c)) {
+	if (!PQsendQueryParams(c, sql, 1, NULL, p, NULL, NULL, 0) || !PQsetSingleRowMode(c)) {
 		pg_errmsg(c, NULL, err, errlen);
 		return -1;
 	}
@@ -272,7 +269,7 @@ int mxs_scan_done_targets(struct mxs_db *db, int64_t id, mxs_done_cb cb, void *a
 	while ((r = PQgetResult(c)) != NULL) {
 		ExecStatusType st = PQresultStatus(r);
 		if (st == PGRES_SINGLE_TUPLE && !stop) {
-			int v = cb(arg, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)));
+			int v = fn(arg, r);
 			if (v != 0) {
 				rc = v;
 				stop = 1;   /* keep reading: the connection must see the end */
@@ -284,4 +281,54 @@ int mxs_scan_done_targets(struct mxs_db *db, int64_t id, mxs_done_cb cb, void *a
 		PQclear(r);
 	}
 	return rc;
+}
+
+struct done_args {
+	mxs_done_cb cb;
+	mxs_done_result_cb rcb;
+	mxs_done_name_cb ncb;
+	void *arg;
+};
+
+static int done_row(void *arg, PGresult *r)
+{
+	struct done_args *a = arg;
+	return a->cb(a->arg, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)));
+}
+
+int mxs_scan_done_targets(struct mxs_db *db, int64_t id, mxs_done_cb cb, void *arg, char *err,
+                          size_t errlen)
+{
+	struct done_args a = { .cb = cb, .arg = arg };
+	return each_row(db, id, "SELECT host(ip), port FROM results WHERE scan_id = $1"
+	                " AND outcome <> 19", done_row, &a, err, errlen);
+}
+
+static int done_result_row(void *arg, PGresult *r)
+{
+	struct done_args *a = arg;
+	return a->rcb(a->arg, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)),
+	              PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2), atoi(PQgetvalue(r, 0, 3)),
+	              strcmp(PQgetvalue(r, 0, 4), "t") == 0);
+}
+
+static int done_name_row(void *arg, PGresult *r)
+{
+	struct done_args *a = arg;
+	return a->ncb(a->arg, PQgetvalue(r, 0, 0), atoi(PQgetvalue(r, 0, 1)), PQgetvalue(r, 0, 2));
+}
+
+int mxs_scan_done_details(struct mxs_db *db, int64_t id, mxs_done_result_cb rcb,
+                          mxs_done_name_cb ncb, void *arg, char *err, size_t errlen)
+{
+	struct done_args a = { .rcb = rcb, .ncb = ncb, .arg = arg };
+	int rc = each_row(db, id, "SELECT host(ip), port, mx, outcome, tls_version IS NOT NULL"
+	                  " FROM results WHERE scan_id = $1 AND outcome <> 19",
+	                  done_result_row, &a, err, errlen);
+	if (rc != 0)
+		return rc;
+	/* verdicts judged on a probe that finished (not interrupted, not a local error) */
+	return each_row(db, id, "SELECT host(ip), port, name FROM result_names WHERE scan_id = $1"
+	                " AND outcome IS DISTINCT FROM 19 AND outcome IS DISTINCT FROM 20",
+	                done_name_row, &a, err, errlen);
 }

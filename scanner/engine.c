@@ -212,7 +212,9 @@ static void admit(struct mxs_scanner *sc, struct mxs_target *t)
 	}
 	if (seen != NULL && *seen > 0) {
 		int r = plan_add_name(sc, *seen - 1, t);
-		if (r > 0)
+		if (r > 0 && sc->plans[*seen - 1]->resumed)
+			sc->st.skipped_shard++; /* done in an earlier run, no new name: no new record */
+		else if (r > 0)
 			emit_undialled(sc, t, MXS_OUT_DUPLICATE, "address already scanned in this run");
 		else if (r < 0)
 			mxs_err("scan", "out of memory adding MX name %s to %s", t->mx, t->ip);
@@ -331,6 +333,39 @@ void mxs_scanner_mark_done(struct mxs_scanner *sc, const char *ip, int port)
 	target_free(&t);
 }
 
+int mxs_scanner_mark_resumed(struct mxs_scanner *sc, const char *ip, int port, const char *mx,
+			     enum mxs_outcome outcome, bool tls, const struct strv *names)
+{
+	struct mxs_target t;
+	struct addr_key k;
+	int32_t *v;
+	char line[128];
+	int plan, rc = -1;
+
+	snprintf(line, sizeof(line), "%s", ip);
+	if (target_parse_line(line, strlen(line), port, &t) != TARGET_OK) {
+		target_free(&t);
+		return 0;
+	}
+	addr_key_make(&k, (const struct sockaddr *)&t.sa, 32, 128, (uint16_t)port);
+	if ((v = addrmap_get(&sc->seen, &k)) == NULL)
+		goto out;
+	if (*v != 0) {
+		rc = 0;   /* marked already */
+		goto out;
+	}
+	t.port = port;
+	if (mx != NULL && (t.mx = strdup(mx)) == NULL)
+		goto out;
+	if ((plan = plan_resumed(sc, &t, outcome, tls, names)) < 0)
+		goto out;
+	*v = plan + 1;
+	rc = 0;
+out:
+	target_free(&t);
+	return rc;
+}
+
 /* ---- slots and starting sessions ---- */
 
 static void slot_keys(const struct session *s, struct addr_key *ip, struct addr_key *net)
@@ -442,8 +477,9 @@ void engine_session_done(struct mxs_scanner *sc, struct session *s)
 			/* A legacy probe's answer goes into the held record's support object. */
 			legacy_probe_done(sc, s);
 		} else {
-			/* A follow-up SNI probe has no record of its own: its verdict is a name line. */
-			if (s->tgt.sni_name == 0 && !legacy_hold(sc, s))
+			/* A follow-up probe (SNI, certificate re-fetch) has no record of its own:
+			 * its verdicts are name lines. */
+			if (s->tgt.sni_name == 0 && !s->tgt.refetch && !legacy_hold(sc, s))
 				engine_emit_record(sc, &s->rec);
 			if (s->tgt.plan > 0)
 				plan_probe_done(sc, s);
@@ -503,7 +539,7 @@ static void start_one(struct mxs_scanner *sc, size_t j)
 	struct session *s;
 
 	sc->win[j] = sc->win[--sc->nwin];
-	if (t->plan > 0 && t->sni_name == 0 && t->legacy == 0)
+	if (t->plan > 0 && t->sni_name == 0 && t->legacy == 0 && !t->refetch)
 		sc->plans[t->plan - 1]->state = PLAN_RUNNING;
 	s = session_new(sc, t);
 	if (s == NULL) {

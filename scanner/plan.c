@@ -94,7 +94,7 @@ int plan_new(struct mxs_scanner *sc, const struct mxs_target *t)
 /* Does name i need a probe of its own, sending it in SNI? */
 static bool needs_sni(const struct mxs_scanner *sc, const struct addr_plan *p, size_t i)
 {
-	if ((int)i == p->sni || p->chain == NULL)
+	if ((int)i == p->sni || (p->chain == NULL && !p->resumed_tls))
 		return false;
 	switch (sc->o.sni) {
 	case MXS_SNI_ALL: return true;
@@ -159,6 +159,39 @@ oom:
 	      p->chain_len);
 }
 
+/*
+ * A resumed address had TLS, but its chain is not kept: probe it again as its first probe
+ * did (sending names[sni]), for the chain only (no record). 0, or -1 when out of memory.
+ */
+static int queue_refetch(struct mxs_scanner *sc, int plan)
+{
+	struct addr_plan *p = sc->plans[plan];
+	struct mxs_target *t = calloc(1, sizeof(*t));
+	const char *first = p->sni >= 0 ? p->names[p->sni].name : NULL;
+
+	if (t == NULL)
+		return -1;
+	t->sa = p->sa;
+	t->salen = p->salen;
+	memcpy(t->ip, p->ip, sizeof(t->ip));
+	t->port = p->port;
+	t->proto = p->proto; /* the same service, as queue_sni_probe */
+	if (first != NULL && ((t->mx = strdup(first)) == NULL || strv_push(&t->mx_names, first) < 0)) {
+		target_free(t);
+		free(t);
+		return -1;
+	}
+	t->plan = plan + 1;
+	t->refetch = true;
+	p->refetching = true;
+	if (engine_enqueue(sc, t) < 0) {
+		p->refetching = false;
+		return -1;
+	}
+	sc->st.cert_probes++;
+	return 0;
+}
+
 /* The plan's first probe is done: every name not judged yet gets its verdict or its probe. */
 static void settle(struct mxs_scanner *sc, int plan)
 {
@@ -175,7 +208,16 @@ static void settle(struct mxs_scanner *sc, int plan)
 		}
 		if (needs_sni(sc, p, i))
 			queue_sni_probe(sc, plan, i);
-		else
+		else if (p->resumed_tls && p->chain == NULL) {
+			/* judged when the certificate is fetched again (plan_probe_done) */
+			if (p->refetching)
+				continue;
+			if (queue_refetch(sc, plan) == 0)
+				continue;
+			mxs_warn("scan", "no memory to fetch the certificate of %s again: %s judged without it",
+				 p->ip, p->names[i].name);
+			judge(sc, p, i, "address", sni, MXS_OUT_LOCAL_ERROR, NULL, 0);
+		} else
 			judge(sc, p, i, "address", sni, p->outcome, p->chain, p->chain_len);
 	}
 }
@@ -184,6 +226,9 @@ int plan_add_name(struct mxs_scanner *sc, int plan, const struct mxs_target *t)
 {
 	struct addr_plan *p = sc->plans[plan];
 
+	/* a resumed plan was made without the input's target: its service comes with this one */
+	if (p->resumed && p->proto == NULL)
+		p->proto = t->proto;
 	if (t->mx == NULL || *t->mx == '\0')
 		return 1;
 	for (size_t i = 0; i < p->nnames; i++)
@@ -194,6 +239,33 @@ int plan_add_name(struct mxs_scanner *sc, int plan, const struct mxs_target *t)
 	if (p->state == PLAN_DONE)
 		settle(sc, plan);
 	return 0;
+}
+
+int plan_resumed(struct mxs_scanner *sc, const struct mxs_target *t, enum mxs_outcome o, bool tls,
+		 const struct strv *names)
+{
+	int plan = plan_new(sc, t);
+	struct addr_plan *p;
+
+	if (plan < 0)
+		return -1;
+	p = sc->plans[plan];
+	p->state = PLAN_DONE;
+	p->resumed = true;
+	p->resumed_tls = tls;
+	p->outcome = o;
+	for (size_t i = 0; names != NULL && i < names->n; i++) {
+		struct mxs_target nt = { .mx = names->v[i] };
+		int k;
+		if (p->nnames > 0 && strcmp(p->names[0].name, names->v[i]) == 0)
+			continue;
+		if ((k = add_name(p, &nt)) < 0)
+			return -1;   /* the plan stays, with fewer names: they are judged again */
+		p->names[k].judged = true;
+	}
+	for (size_t i = 0; i < p->nnames; i++)
+		p->names[i].judged = true;
+	return plan;
 }
 
 void plan_undialled(struct mxs_scanner *sc, int plan, enum mxs_outcome o)
@@ -211,6 +283,18 @@ void plan_probe_done(struct mxs_scanner *sc, struct session *s)
 	int plan = s->tgt.plan - 1;
 	struct addr_plan *p = sc->plans[plan];
 
+	if (s->tgt.refetch) {
+		/* the certificate of a resumed address, fetched again: judge what waited for it */
+		p->refetching = false;
+		p->resumed_tls = false;
+		p->outcome = s->rec.outcome;
+		p->chain = s->chain;
+		p->chain_len = s->chain_len;
+		s->chain = NULL;
+		s->chain_len = 0;
+		settle(sc, plan);
+		return;
+	}
 	if (s->tgt.sni_name > 0) {
 		size_t i = (size_t)s->tgt.sni_name - 1;
 		sc->st.sni_probes++;

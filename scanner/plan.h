@@ -50,6 +50,12 @@ struct addr_plan {
 	unsigned char *chain;     /* DER, leaf first; NULL: no TLS */
 	size_t chain_len;
 	struct legacy_plan *legacy; /* the legacy probes, while they run (legacy_plan.c) */
+	/*
+	 * Done in an earlier run (--resume): its record exists and it is not probed again.
+	 * resumed_tls: that probe had TLS, but its chain is not kept; a name to be judged on
+	 * it waits for a follow-up probe sending names[sni] (refetching) for the chain.
+	 */
+	bool resumed, resumed_tls, refetching;
 };
 
 struct mxs_proto;
@@ -65,6 +71,12 @@ int plan_new(struct mxs_scanner *sc, const struct mxs_target *t);
  * caller records a duplicate), -1 when out of memory.
  */
 int plan_add_name(struct mxs_scanner *sc, int plan, const struct mxs_target *t);
+/*
+ * A plan for an address done in an earlier run (t's name, if any, is the one its probe
+ * sent in SNI; names were judged then). Its index, or -1 when out of memory.
+ */
+int plan_resumed(struct mxs_scanner *sc, const struct mxs_target *t, enum mxs_outcome o, bool tls,
+		 const struct strv *names);
 /* The address was never dialled (blocked): every name's verdict says so. */
 void plan_undialled(struct mxs_scanner *sc, int plan, enum mxs_outcome o);
 /* A probe of the plan ended (its record, for a first probe, was emitted). */

@@ -17,6 +17,8 @@
 
 #define MXS_PORTS_MAX 16
 
+struct strv;
+
 struct mxs_scan_opts {
 	int port;                 /* default port (25, or the protocol's) */
 	const char *proto;        /* protocol module of every probe (proto.h); NULL: smtp */
@@ -99,6 +101,7 @@ struct mxs_scan_stats {
 	uint64_t names;         /* name lines emitted: verdicts of (MX name, address) pairs */
 	uint64_t sni_probes;    /* follow-up probes that sent a further name in SNI */
 	uint64_t legacy_probes; /* connections of the legacy probes */
+	uint64_t cert_probes;   /* resumed addresses probed again for their certificate */
 	uint64_t by_outcome[MXS_OUT_LAST];
 };
 
@@ -134,6 +137,17 @@ void mxs_scanner_add_json(struct mxs_scanner *sc, const json_t *o);
  * (used by --resume).
  */
 void mxs_scanner_mark_done(struct mxs_scanner *sc, const char *ip, int port);
+/*
+ * --resume: (ip, port) has its finished record from an earlier run and is not probed
+ * again. mx: the name its probe sent in SNI (NULL: none); outcome and tls (a certificate
+ * was received) as that record says; names: the further MX names already judged (their
+ * name lines exist). A later target adding no new name is skipped without a record; a
+ * new name gets its verdict (docs/record.md, "Name lines"): without TLS at once, else on
+ * a follow-up probe (--sni: sending the name; otherwise sending mx, to fetch the address's
+ * certificate again, which the record does not keep). 0, or -1 when out of memory.
+ */
+int mxs_scanner_mark_resumed(struct mxs_scanner *sc, const char *ip, int port, const char *mx,
+			     enum mxs_outcome outcome, bool tls, const struct strv *names);
 /* No more input will come. */
 void mxs_scanner_input_done(struct mxs_scanner *sc);
 /*

@@ -37,6 +37,7 @@ struct mxs_target {
 	bool guessed;   /* resolve --guess-hosts: a guessed host name, no SRV record behind it */
 	/* A legacy probe of the plan (scanner/legacy.c): its question (1 + enum legacy_q), 0: none. */
 	int legacy;
+	bool refetch;   /* a follow-up probe of a resumed address for its certificate (plan.c) */
 };
 
 enum target_parse {

@@ -8,7 +8,11 @@ own name: the first name in the result record, every further name in a name line
 a follow-up SNI probe for names with TLSA records (--sni needed), for every name (all) or
 for none. Then the same target and domain lines, in two different orders, go through
 `scan --db`: every statistics view must read the same, and domain figures must follow
-each domain's own MX name."""
+each domain's own MX name.
+
+After --resume (file, database, or both), names that reach an address done in the earlier
+run still get their verdicts, once in every sink: judged on a certificate fetched again
+(the record keeps none), or on an SNI probe per --sni, or at once without TLS."""
 import hashlib
 import json
 import os
@@ -114,6 +118,85 @@ class NameVerdicts(unittest.TestCase):
                 if r["type"] == "name":
                     self.assertEqual(r["sni"], r["name"] if r["probe"] == "sni" else "mx1.fleet.test")
                     self.assertEqual((r["outcome"], r["trusted"]), ("success", True))
+
+    def names_of(self, out):
+        return sorted(r["name"] for r in out if r["type"] == "name")
+
+    def test_resume_judges_new_names(self):
+        """A first run saw mx1 and mx.other.example only; a resumed run with every name
+        judges mx2..mx4 (file, database, both), never the first two again, and dials the
+        address again only for what needs a certificate."""
+        env = private_env(self.tmp)
+        with PgCluster() as pg:
+            for mode, sinks in (("needed", ("file",)), ("needed", ("db",)), ("none", ("file", "db")),
+                                ("all", ("file", "db"))):
+                label = "resume-%s-%s" % (mode, "-".join(sinks))
+                out = os.path.join(self.tmp, label + ".jsonl")
+                args = ["--sni", mode]
+                if "file" in sinks:
+                    args += ["-o", out]
+                if "db" in sinks:
+                    args += ["--db", pg.url, "--label", label]
+                self.scan(self.targets[:2], *args, env=env)
+                p = subprocess.run([MXS, "scan", "--no-default-blocklist", "--ca-file",
+                                    self.fleet.ca_file, "--ehlo-name", "scanner.fleet.test",
+                                    "--no-transcript", "--resume", *args],
+                                   input="".join(json.dumps(x) + "\n" for x in self.targets),
+                                   capture_output=True, text=True, env=env)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                want_names = sorted(n for n, _, _ in self.names[1:])
+                if "file" in sinks:
+                    with open(out) as f:
+                        recs = [json.loads(l) for l in f]
+                    self.assertEqual([r["type"] for r in recs].count("result"), 1, label)
+                    self.assertEqual(self.names_of(recs), want_names, label)
+                    v = self.verdicts(recs)
+                    self.assertEqual({n: x[:2] for n, x in v.items()}, self.expect, label)
+                    for r in recs:
+                        if r["type"] == "name":
+                            self.assertEqual(r["sni"], r["name"] if r["probe"] == "sni" else "mx1.fleet.test")
+                            self.assertEqual((r["outcome"], r["trusted"]), ("success", True))
+                if "db" in sinks:
+                    sid = pg.scalar("SELECT id FROM scans WHERE label = '%s'" % label)
+                    rows = pg.query("SELECT name, name_match, dane_match FROM result_names"
+                                    " WHERE scan_id = %s ORDER BY name" % sid)
+                    self.assertEqual([r[0] for r in rows], want_names, label)
+                    got = {r[0]: (r[1] == "t", None if r[2] is None else r[2] == "t") for r in rows}
+                    self.assertEqual(got, {n: x for n, x in self.expect.items() if n != "mx1.fleet.test"},
+                                     label)
+                    self.assertEqual(pg.scalar("SELECT count(*) FROM results WHERE scan_id = %s" % sid), "1")
+                # what dials the address again: an SNI probe per name --sni asks one for,
+                # else one probe for the certificate (the record keeps none)
+                sni = {"needed": 3, "all": 3, "none": 0}[mode]
+                cert = {"needed": 0, "all": 0, "none": 1}[mode]
+                self.assertIn("3 name lines (%d SNI probes)" % sni, p.stderr, label)
+                if cert:
+                    self.assertIn("%d resumed addresses probed again for their certificate" % cert,
+                                  p.stderr, label)
+                else:
+                    self.assertNotIn("probed again for their certificate", p.stderr, label)
+
+    def test_resume_names_without_tls(self):
+        """An address whose probe had no TLS: a name after --resume is judged at once, as
+        having no certificate, without dialling it again."""
+        addr = self.fleet.address("no-starttls")
+        lines = [target(self.fleet, addr, "mxa.fleet.test", "a.example"),
+                 target(self.fleet, addr, "mxb.fleet.test", "b.example")]
+        out = os.path.join(self.tmp, "notls.jsonl")
+        self.scan(lines[:1], "-o", out)
+        p = subprocess.run([MXS, "scan", "--no-default-blocklist", "--ehlo-name", "scanner.fleet.test",
+                            "--resume", "-o", out],
+                           input="".join(json.dumps(x) + "\n" for x in lines),
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            recs = [json.loads(l) for l in f]
+        names = [r for r in recs if r["type"] == "name"]
+        self.assertEqual(len(names), 1)
+        self.assertEqual((names[0]["name"], names[0]["outcome"], names[0]["leaf_sha256"],
+                          names[0]["sni"]), ("mxb.fleet.test", "no-starttls", None, "mxa.fleet.test"))
+        self.assertIn("0 result records", p.stderr)
+        self.assertNotIn("probed again", p.stderr)
 
     def test_shuffled_input_same_views(self):
         """The same lines in another order: every view reads the same; a domain's

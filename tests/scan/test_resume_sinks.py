@@ -5,7 +5,8 @@ then run again with --resume:
 
 - both sinks (-o FILE and --db): what the file holds but the database lacks is copied
   into the database, not probed again; what only the database holds is probed again for
-  the file alone;
+  the file alone; the same for name lines (a further MX name's verdict on an address,
+  table result_names): each ends exactly once in each sink;
 - database only, killed during an outage: what the killed run spooled is replayed before
   the resume asks what is stored, so no spooled target is probed twice;
 - survey --resume -o FILE appends to FILE (it used to truncate it).
@@ -98,12 +99,36 @@ class ResumeSinks(unittest.TestCase):
                     ips.add(rec["ip"])
         return ips
 
-    def inputs(self, cidr):
+    def inputs(self, cidr, names=False):
+        """The fleet addresses of cidr as target lines; with names, every second address
+        is named again right after by a second MX name (mx2-...), which gets a name line."""
         truth = sorted(t["ip"] for t in self.fleet.truth(cidr))
         inp = os.path.join(self.tmp, "targets.txt")
+        lines = targets_for(truth).splitlines()
+        self.second = {}
+        if names:
+            out = []
+            for i, (ip, line) in enumerate(zip(truth, lines)):
+                out.append(line)
+                if i % 2 == 0:
+                    a, b, c = ip.split(".")[1:]
+                    self.second[ip] = f"mx2-{a}-{b}-{c}.fleet.test"
+                    out.append(f"{ip},{self.second[ip]},e{c}.fleet.test")
+            lines = out
         with open(inp, "w") as f:
-            f.write(targets_for(truth))
+            f.write("\n".join(lines) + "\n")
         return truth, inp
+
+    def db_names(self, label):
+        return self.pg.query("SELECT host(n.ip), n.name FROM result_names n JOIN scans s"
+                             " ON s.id = n.scan_id WHERE s.label = '%s'" % label)
+
+    def assert_names_once(self, out, label):
+        want = sorted([ip, name] for ip, name in self.second.items())
+        got = sorted([r["ip"], r["name"]] for r in file_records(out) if r["type"] == "name")
+        self.assertEqual(got, want, "file: not every name line exactly once")
+        self.assertEqual(sorted(self.db_names(label)), want,
+                         "database: not every name verdict exactly once")
 
     def start(self, args):
         return subprocess.Popen([MXS_BIN, "scan", *args, "--rate", "60"], env=self.env,
@@ -129,37 +154,54 @@ class ResumeSinks(unittest.TestCase):
     # -- tests -----------------------------------------------------------------------
 
     def test_both_sinks_sigkill(self):
-        truth, inp = self.inputs("127.9.0.0/23")
+        truth, inp = self.inputs("127.9.0.0/23", names=True)
         out = os.path.join(self.tmp, "out.jsonl")
         args = fleet_args(self.fleet, *OPTS, "--db", self.pg.url, "--label", "both", "-o", out, inp)
         p = self.start(args)
-        wait_for(lambda: os.path.exists(out) and len(file_records(out, False)) >= 150, timeout=60)
+        wait_for(lambda: os.path.exists(out) and
+                 sum(r["type"] == "result" for r in file_records(out, False)) >= 150, timeout=60)
         self.kill(p)
-        first = file_records(out)
+        first = [r for r in file_records(out) if r["type"] == "result"]
         self.assertLess(len(first), len(truth))
         # What a kill leaves, made certain: 20 results the file has but the database lost
-        # (not committed yet), and 15 the database has but the file lost (not flushed).
+        # (not committed yet), and 15 the database has but the file lost (not flushed);
+        # name lines likewise: those of the 20 and 8 more the database lost, those of the
+        # 15 and 6 more (whose results stay) the file lost.
         in_db = set(self.db_ips("both"))
         in_file = [r["ip"] for r in first]
         lost_db = [ip for ip in in_file if ip in in_db][:20]
         lost_file = set([ip for ip in in_file if ip in in_db][20:35])
         self.assertEqual((len(lost_db), len(lost_file)), (20, 15))
+        file_names = {r["ip"] for r in file_records(out) if r["type"] == "name"}
+        db_names = {ip for ip, _ in self.db_names("both")}
+        named_both = [ip for ip in in_file[35:] if ip in file_names and ip in db_names and ip in in_db]
+        self.assertGreaterEqual(len(named_both), 14)
+        lost_db_names = set(lost_db) | set(named_both[:8])
+        lost_file_names = lost_file | set(named_both[8:14])
         self.pg.execute("DELETE FROM results WHERE host(ip) IN (%s)" %
                         ",".join("'%s'" % ip for ip in lost_db))
+        self.pg.execute("DELETE FROM result_names WHERE host(ip) IN (%s)" %
+                        ",".join("'%s'" % ip for ip in lost_db_names))
         with open(out) as f:
-            kept = [l for l in f if l.endswith("\n") and json.loads(l)["ip"] not in lost_file]
+            kept = [l for l in f if l.endswith("\n") and json.loads(l)["ip"] not in lost_file and
+                    not (json.loads(l)["type"] == "name" and json.loads(l)["ip"] in lost_file_names)]
         with open(out, "w") as f:
             f.writelines(kept)
-        in_file = {json.loads(l)["ip"] for l in kept}
+        in_file = {json.loads(l)["ip"] for l in kept if json.loads(l)["type"] == "result"}
         to_copy = in_file - set(self.db_ips("both"))
         self.assertGreaterEqual(len(to_copy), 20)
+        names_to_copy = {json.loads(l)["ip"] for l in kept if json.loads(l)["type"] == "name"} - \
+            {ip for ip, _ in self.db_names("both")}
+        self.assertGreaterEqual(len(names_to_copy), 8)
 
         rc, err = self.resume(args)
         self.assertEqual(rc, 0, err)
         self.assert_once_in_file(out, truth)
         self.assert_once_in_db("both", truth)
         # the 20 were copied from the file, not probed again: only what the file lacks was
-        self.assertIn("%d results in %s but not in the database: copied" % (len(to_copy), out), err)
+        self.assert_names_once(out, "both")
+        self.assertIn("%d results and %d name lines in %s but not in the database: copied"
+                      % (len(to_copy), len(names_to_copy), out), err)
         self.assertEqual(scanned(err), len(truth) - len(in_file), err)
         m = re.search(r"(\d+) targets read, (\d+) result rows stored", err)
         self.assertEqual((int(m.group(1)), int(m.group(2))), (len(truth), len(truth)), err)
