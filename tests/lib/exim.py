@@ -204,13 +204,16 @@ class Exim:
         Exim (GnuTLS) re-expands tls_certificate once the ClientHello's name is known
         because the option refers to $tls_in_sni.
     config: extra main-section lines (a str), appended last: later settings win.
+    deliver_to: a directory: every recipient is accepted and each message is appended to
+        DIR/inbox.mbox (mbox, "From " lines) by the daemon's user; None (default):
+        every RCPT is refused.
     """
 
     START_TIMEOUT = 30.0
     STOP_TIMEOUT = 10.0
 
     def __init__(self, addr="127.0.0.1", port=None, hostname=None, ca_dir=None,
-                 key_type="ec", sni=None, config=""):
+                 key_type="ec", sni=None, config="", deliver_to=None):
         if not (addr.startswith("127.") or addr == "::1"):
             raise ValueError("tests only use loopback addresses")
         reason = available()
@@ -224,6 +227,7 @@ class Exim:
         self.key_type = key_type
         self.sni = dict(sni or {})
         self.config = config
+        self.deliver_to = deliver_to
         self.dir = None
         self.proc = None
         self.watchdog = None
@@ -348,7 +352,11 @@ class Exim:
             f"pid_file_path = {self.dir}/exim.pid",
             f"local_interfaces = {listen}",
             f"daemon_smtp_ports = {self.port}",
-            "keep_environment =",
+            # a re-exec (delivery after a message is received) runs this unpacked binary
+            # with the libraries and user mapping the daemon was started with
+            f"exim_path = {self.exim}",
+            "keep_environment = PATH : LD_PRELOAD : LD_LIBRARY_PATH : NSS_WRAPPER_PASSWD :"
+            " NSS_WRAPPER_GROUP",
             "host_lookup =",
             "rfc1413_hosts =",
             "smtp_banner = $smtp_active_hostname ESMTP Exim $version_number",
@@ -366,9 +374,24 @@ class Exim:
             "",
             "begin acl",
             "acl_rcpt:",
+            "  accept" if self.deliver_to else
             "  deny message = relaying and delivery disabled in this test instance",
             "",
         ]
+        if self.deliver_to:
+            lines += [
+                "begin routers",
+                "tobox:",
+                "  driver = accept",
+                "  transport = tobox",
+                "",
+                "begin transports",
+                "tobox:",
+                "  driver = appendfile",
+                f"  file = {self.deliver_to}/inbox.mbox",  # one file: a local part is tainted
+                "  user = Debian-exim",
+                "",
+            ]
         self.conf = os.path.join(self.dir, "exim.conf")
         with open(self.conf, "w") as f:
             f.write("\n".join(lines))

@@ -3,8 +3,10 @@ mxsurvey headers: the Received-field parser against hand-written samples of each
 documented format (tests/targets/headers/NN-*.eml|.mbox, expected output in
 NN-*.expected.jsonl, options in NN-*.args), a Maildir, and real messages: one Postfix
 relays a message to a second Postfix on loopback over TLS and in clear, and the header
-the second one wrote is read back from its mailbox file. The Postfix part is skipped
-where Postfix cannot run (not root, not installed).
+the second one wrote is read back from its mailbox file; likewise Postfix relays to a
+private Exim (tests/lib/exim.py), whose own Received field is read back. The Postfix part
+is skipped where Postfix cannot run (not root, not installed), the Exim part where Exim
+cannot be unpacked or run.
 """
 import glob
 import json
@@ -18,6 +20,7 @@ import tempfile
 import time
 import unittest
 
+import exim
 import postfix
 
 MXS = os.environ["MXS_BIN"]
@@ -232,6 +235,101 @@ class PostfixToPostfix(unittest.TestCase):
 
     def test_in_clear(self):
         self.check(False, "127.0.202.3", "127.0.202.4")
+
+
+EXIM_TLS = re.compile(r"<= alice@sender\.test H=\S+ \[([\d.]+)\].* P=esmtps X=(TLS[\d.]+):([^: ]+):")
+
+
+@unittest.skipIf(postfix.available() is not None, str(postfix.available()))
+@unittest.skipIf(exim.available() is not None, str(exim.available()))
+class PostfixToExim(unittest.TestCase):
+    """Postfix relays to Exim; Exim appends to an mbox file; headers reads Exim's own
+    Received field (Exim's format, written by Exim 4.9x itself) and Postfix's below it."""
+
+    def relay(self, a_addr, b_addr, tls):
+        box_dir = tempfile.mkdtemp(prefix="mxs-eximbox-")
+        try:
+            os.chmod(box_dir, 0o755)
+            if os.geteuid() == 0:
+                pw = __import__("pwd").getpwnam("nobody")
+                os.chown(box_dir, pw.pw_uid, pw.pw_gid)
+            with exim.Exim(b_addr, hostname="mx.exim.test", deliver_to=box_dir) as b:
+                sender = {
+                    "mynetworks": "127.0.0.0/8",
+                    "smtpd_relay_restrictions": "permit_mynetworks, reject",
+                    "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+                    "relay_domains": "dest.test",
+                    "relay_transport": f"smtp:[{b.addr}]:{b.port}",
+                    "smtp_dns_support_level": "disabled",
+                    "smtp_bind_address": a_addr,
+                    "smtp_tls_security_level": "encrypt" if tls else "none",
+                    "smtp_tls_CAfile": b.ca_file,
+                    "smtp_tls_loglevel": "1",
+                }
+                with postfix.Postfix(a_addr, main_cf=sender, delivery=True) as a:
+                    msg = ("From: Alice <alice@sender.test>\r\nTo: bob@dest.test\r\n"
+                           "Subject: to Exim " + ("over TLS" if tls else "in clear") +
+                           "\r\n\r\nhello\r\n")
+                    with smtplib.SMTP(a.addr, a.port, local_hostname="client.sender.test",
+                                      timeout=30) as s:
+                        s.sendmail("alice@sender.test", ["bob@dest.test"], msg)
+                    box = os.path.join(box_dir, "inbox.mbox")
+                    deadline = time.monotonic() + 60
+                    while not delivered(box):
+                        if time.monotonic() > deadline:
+                            self.fail("no delivery:\n" + a.log()[-3000:] + b.log()[-3000:])
+                        time.sleep(0.1)
+                    with open(box, "rb") as f:
+                        mbox = f.read()
+                    received = b.wait_log(EXIM_TLS) if tls else None
+                    return a, b, mbox, received
+        finally:
+            shutil.rmtree(box_dir, ignore_errors=True)
+
+    def check(self, tls, a_addr, b_addr):
+        a, b, mbox, rec = self.relay(a_addr, b_addr, tls)
+        self.assertTrue(mbox.startswith(b"From "), mbox[:200])
+        self.assertIn(b"(Exim 4.", mbox)   # Exim's own header, not one written by hand
+        rc, out, err = headers(["--format", "json", "--trusted-by", b.hostname], stdin=mbox)
+        self.assertEqual(rc, 0, err)
+        lines = jsonl(out)
+        hops = [h for h in lines if h["type"] == "hop"]
+        self.assertEqual(len(hops), 2, out)
+        top, first = hops
+        # hop 1: written by Exim, the trusted server, about the connection from Postfix
+        self.assertEqual(top["by"], b.hostname)
+        self.assertIn(f"[{a.addr}]", top["from"])
+        self.assertIn(a.myhostname, top["from"])
+        self.assertEqual(top["trust"], "trusted")
+        self.assertEqual(top["for"], "bob@dest.test")
+        self.assertRegex(top["id"], r"^[0-9A-Za-z]{6}-[0-9A-Za-z]{4,6}-[0-9A-Za-z]{2,4}$")
+        self.assertIsNotNone(top["date"])
+        self.assertEqual(top["flags"], [])
+        if tls:
+            self.assertEqual(rec.group(1), a.addr)
+            self.assertEqual((top["with"], top["tls"], top["rule"]), ("esmtps", "yes", "exim"))
+            # Exim logs GnuTLS's names (TLS1.3, ..._AES_256_GCM); the header the IANA-style one
+            self.assertEqual(top["version"], rec.group(2).replace("TLS", "TLSv"))
+            self.assertIn(rec.group(3).rsplit("__", 1)[-1], top["cipher"])
+        else:
+            self.assertEqual((top["with"], top["tls"], top["rule"]), ("esmtp", "no", "with"))
+            self.assertIsNone(top["version"])
+        # hop 2: written by Postfix about our plain SMTP submission: a claim
+        self.assertEqual(first["by"], f"{a.myhostname} (Postfix)")
+        self.assertTrue(first["from"].startswith("client.sender.test "), first["from"])
+        self.assertEqual((first["with"], first["tls"], first["trust"]), ("ESMTP", "no", "claim"))
+        msg = [m for m in lines if m["type"] == "message"][0]
+        self.assertEqual((msg["sender_domain"], msg["entry_hop"], msg["entry_trust"], msg["tls"]),
+                         ("sender.test", 1, "trusted", "yes" if tls else "no"))
+        rc, text, _ = headers(["--trusted-by", b.hostname], stdin=mbox)
+        self.assertIn("came in at hop 1: tls %s (added by your server)" % ("yes" if tls else "no"),
+                      text)
+
+    def test_over_tls(self):
+        self.check(True, "127.0.202.5", "127.0.202.6")
+
+    def test_in_clear(self):
+        self.check(False, "127.0.202.7", "127.0.202.8")
 
 
 if __name__ == "__main__":
