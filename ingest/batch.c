@@ -313,11 +313,19 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 		f = copy_if(c, "stage_names", rowconv_names_columns, &b->bufs.names, b->bufs.n_names,
 		            err, errlen);
 	if (f == PGF_OK && b->bufs.n_names > 0) {
-		/* one verdict per name and address: a line read twice (resume, replay) adds nothing */
+		/*
+		 * One verdict per name and address: a line read twice (resume, replay) adds
+		 * nothing, but a verdict judged on a probe cut short ("interrupted") is replaced
+		 * by the resumed run's, as a result row is.
+		 */
+		int interrupted = mxs_outcome_db_codes[MXS_OUT_INTERRUPTED];
 		if (asprintf(&sql,
-		             "INSERT INTO result_names (%s) SELECT DISTINCT ON (scan_id, ip, port, name) %s "
-		             "FROM stage_names ON CONFLICT DO NOTHING",
-		             rowconv_names_columns, rowconv_names_columns) < 0) {
+		             "INSERT INTO result_names AS n (%s) SELECT DISTINCT ON (scan_id, ip, port, name) %s "
+		             "FROM stage_names ORDER BY scan_id, ip, port, name, outcome = %d "
+		             "ON CONFLICT (scan_id, ip, port, name) DO UPDATE SET %s "
+		             "WHERE n.outcome = %d AND excluded.outcome <> %d",
+		             rowconv_names_columns, rowconv_names_columns, interrupted,
+		             rowconv_names_update, interrupted, interrupted) < 0) {
 			f = PGF_OTHER;
 		} else {
 			f = pg_exec_class(c, sql, err, errlen);

@@ -65,6 +65,8 @@ extern const char rowconv_certs_columns[];
 extern const char rowconv_domains_columns[];
 extern const char rowconv_domain_mx_columns[];
 extern const char rowconv_names_columns[];
+/* "v = excluded.v, ..." for every result_names column but the key (an upsert's SET). */
+extern const char rowconv_names_update[];
 extern const char rowconv_rejects_columns[];
 
 #endif

@@ -30,6 +30,8 @@ static const struct { enum nobj obj; const char *key; enum nkind kind; } ncols[]
 
 #define NCOL_NAME_(name, obj, key, kind, json) ", " #name
 const char rowconv_names_columns[] = "scan_id, ip, port, name" MXS_NAME_FIELDS(NO_COL_, NCOL_NAME_) ", extra";
+#define NCOL_SET_(name, obj, key, kind, json) #name " = excluded." #name ", "
+const char rowconv_names_update[] = MXS_NAME_FIELDS(NO_COL_, NCOL_SET_) "extra = excluded.extra";
 
 static int known_top_key(const char *k)
 {

@@ -327,8 +327,8 @@ int mxs_scan_done_details(struct mxs_db *db, int64_t id, mxs_done_result_cb rcb,
 	                  done_result_row, &a, err, errlen);
 	if (rc != 0)
 		return rc;
-	/* verdicts judged on a probe that finished (not interrupted, not a local error) */
+	/* verdicts judged on a probe that finished (an interrupted one is replaced) */
 	return each_row(db, id, "SELECT host(ip), port, name FROM result_names WHERE scan_id = $1"
-	                " AND outcome IS DISTINCT FROM 19 AND outcome IS DISTINCT FROM 20",
+	                " AND outcome IS DISTINCT FROM 19",
 	                done_name_row, &a, err, errlen);
 }

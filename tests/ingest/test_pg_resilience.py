@@ -113,6 +113,28 @@ class Resilience(unittest.TestCase):
         # the interrupted probe is replaced; a finished result is never overwritten
         self.assertEqual(rows, [["192.0.2.50", "no-starttls"], ["192.0.2.51", "connection-refused"]])
 
+    def test_interrupted_name_verdict_is_replaced(self):
+        """A name line judged on a probe cut short is replaced by the resumed run's verdict,
+        never a finished one (as results are); a line read twice adds nothing."""
+        def name_line(ip, name, outcome):
+            return json.dumps({"type": "name", "v": 1, "ip": ip, "port": 25, "name": name,
+                               "domains": ["d.example"], "probe": "sni", "sni": name,
+                               "outcome": outcome, "leaf_sha256": None, "trusted": None,
+                               "verify_code": None, "expired": None, "name_match": None,
+                               "dane": None})
+        first = self.write("names1.jsonl", [line(result("192.0.2.70", "connection-refused")),
+                                            name_line("192.0.2.70", "a.example", "interrupted"),
+                                            name_line("192.0.2.70", "b.example", "connection-refused")])
+        self.run_ingest("--label", "names-resume", first)
+        scan = self.pg.scalar("SELECT id FROM scans WHERE label = 'names-resume'")
+        second = self.write("names2.jsonl", [name_line("192.0.2.70", "a.example", "no-starttls"),
+                                             name_line("192.0.2.70", "b.example", "no-starttls"),
+                                             name_line("192.0.2.70", "b.example", "no-starttls")])
+        self.run_ingest("--label", "names-resume", second)
+        rows = self.pg.query("SELECT n.name, o.name FROM result_names n JOIN outcome_names o"
+                             " ON o.code = n.outcome WHERE scan_id = %s ORDER BY n.name" % scan)
+        self.assertEqual(rows, [["a.example", "no-starttls"], ["b.example", "connection-refused"]])
+
     def test_done_targets_for_resume(self):
         # what a resumed scan skips: every target with a result, except interrupted ones
         path = self.write("done.jsonl", [line(result("192.0.2.60", "interrupted")),
