@@ -260,7 +260,7 @@ int plan_resumed(struct mxs_scanner *sc, const struct mxs_target *t, enum mxs_ou
 		if (p->nnames > 0 && strcmp(p->names[0].name, names->v[i]) == 0)
 			continue;
 		if ((k = add_name(p, &nt)) < 0)
-			return -1;   /* the plan stays, with fewer names: they are judged again */
+			return -1;   /* out of memory: the resume fails (resume_apply) */
 		p->names[k].judged = true;
 	}
 	for (size_t i = 0; i < p->nnames; i++)
