@@ -221,6 +221,39 @@ class ScanDovecot(unittest.TestCase):
                 self.assertEqual(n["leaf_sha256"], results[port]["tls"]["chain"][0]["sha256"])
                 self.assertFalse(n["name_match"])
 
+    def test_resumed_name_keeps_protocol(self):
+        """--resume: a new name of an imaps or pop3s address done in an earlier run is judged
+        on a probe in the target's protocol: the SNI probe (--sni all) and the probe that
+        fetches the certificate again (--sni none), not probes in the scan's smtp."""
+        with dovecot.Dovecot("127.0.210.21") as dc, tempfile.TemporaryDirectory() as tmp:
+            def lines(names):
+                return "".join(json.dumps({"type": "target", "ip": dc.addr, "port": dc.ports[p],
+                                           "proto": p, "mx": name}) + "\n"
+                               for p in ("imaps", "pop3s") for name in names)
+            for sni in ("all", "none"):
+                out = f"{tmp}/{sni}.jsonl"
+                common = ["--no-default-blocklist", "--ca-file", dc.ca_file, "--quiet",
+                          "--sni", sni, "--greeting-timeout", "5", "-o", out]
+                _, err, rc = scan(common, lines([dc.hostname]))
+                self.assertEqual(rc, 0, err)
+                _, err, rc = scan(common + ["--resume"], lines([dc.hostname, "other.fleet.test"]))
+                self.assertEqual(rc, 0, err)
+                with open(out) as f:
+                    recs = [json.loads(l) for l in f]
+                self.assertEqual(sorted((r["proto"], r["outcome"]) for r in recs
+                                        if r["type"] == "result"),
+                                 [("imaps", "success"), ("pop3s", "success")], sni)
+                results = {r["port"]: r for r in recs if r["type"] == "result"}
+                names = {r["port"]: r for r in recs if r["type"] == "name"}
+                for p in ("imaps", "pop3s"):
+                    port = dc.ports[p]
+                    n = names[port]
+                    want = ("sni", "other.fleet.test") if sni == "all" else ("address", dc.hostname)
+                    self.assertEqual((n["name"], n["outcome"], n["probe"], n["sni"]),
+                                     ("other.fleet.test", "success") + want, (sni, n))
+                    self.assertEqual(n["leaf_sha256"], results[port]["tls"]["chain"][0]["sha256"])
+                    self.assertFalse(n["name_match"])
+
     def test_service_views(self):
         """--db: the rows carry proto and auth; the v_service_* views count them, and the
         SMTP view v_addr leaves them out."""
