@@ -598,11 +598,32 @@ oom:
 	return (size_t)-1;
 }
 
+/* The first '<' of v outside quoted strings and comments (an angle-addr), or NULL. */
+static const char *angle_start(const char *v, size_t len)
+{
+	bool unb = false;
+
+	for (size_t i = 0; i < len;) {
+		if (v[i] == '"')
+			i += quoted_end(v + i, len - i);
+		else if (v[i] == '(')
+			i += comment_end(v + i, len - i, &unb);
+		else if (v[i] == '<')
+			return v + i;
+		else
+			i++;
+	}
+	return NULL;
+}
+
 int mxs_header_addr_domain(const char *v, size_t len, char *out, size_t outlen)
 {
-	const char *lt = memchr(v, '<', len), *p, *end = v + len, *at = NULL;
+	/* a '<' in a display name ("PayPal <x@paypal.example>" <a@b.example>) is not the address */
+	const char *lt = angle_start(v, len), *p, *end = v + len, *at = NULL;
 	size_t k = 0;
 
+	if (outlen > 0)
+		out[0] = '\0';   /* nothing kept on failure: "root@localhost" is no domain */
 	if (lt != NULL) {
 		const char *gt = memchr(lt, '>', (size_t)(end - lt));
 		p = lt + 1;
@@ -632,5 +653,8 @@ int mxs_header_addr_domain(const char *v, size_t len, char *out, size_t outlen)
 	while (k > 0 && out[k - 1] == '.')
 		k--;
 	out[k] = '\0';
-	return k > 0 && strchr(out, '.') != NULL ? 0 : -1;
+	if (k > 0 && strchr(out, '.') != NULL)
+		return 0;
+	out[0] = '\0';
+	return -1;
 }

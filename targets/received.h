@@ -112,7 +112,9 @@ typedef int (*mxs_header_cb)(void *arg, const char *name, size_t nlen, const cha
 size_t mxs_headers_each(const char *msg, size_t len, mxs_header_cb cb, void *arg);
 
 /* The domain of the first address in a From:/Sender:/Return-Path: value, lower-cased, into
- * out (size outlen). 0, or -1 when there is no addr-spec with a domain. */
+ * out (size outlen): the angle-addr's when there is one (a '<' or '@' in a quoted display
+ * name or a comment is not the address). 0, or -1 with out empty when there is no addr-spec
+ * with a dotted domain. */
 int mxs_header_addr_domain(const char *v, size_t len, char *out, size_t outlen);
 
 #endif

@@ -116,6 +116,26 @@ class Samples(unittest.TestCase):
                                        " FROM domains d JOIN scans s ON s.id = d.scan_id"
                                        " WHERE s.label = 'from-mail'"), "example.com,example.net")
 
+    def test_sender_domain_is_the_address(self):
+        """The sending domain is the angle-addr's: a '<' or '@' in a quoted display name or a
+        comment (a forged-looking "PayPal <service@paypal.example>") is not the address; a
+        From: without a dotted domain falls back to Return-Path, else to no domain."""
+        cases = [
+            ('"PayPal <service@paypal.example>" <x@evil.example>', None, "evil.example"),
+            ('"a@b.example" <x@real.example>', None, "real.example"),
+            ("x@real.example (via @other.example)", None, "real.example"),
+            ("(<y@other.example>) Name <x@Real.Example.>", None, "real.example"),
+            ("root@localhost", "<bounce@lists.example>", "lists.example"),
+            ("root@localhost", None, None),
+            ('"unclosed <x@a.example>', None, None),
+        ]
+        for frm, rp, want in cases:
+            msg = ("Return-Path: %s\r\n" % rp if rp else "") + "From: %s\r\n\r\nbody\r\n" % frm
+            with self.subTest(frm=frm):
+                rc, out, err = headers(["--format", "json"], stdin=msg.encode())
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(jsonl(out)[-1]["sender_domain"], want, out)
+
     def test_unreadable_input(self):
         rc, _, err = headers(["/nonexistent/message"])
         self.assertEqual(rc, 4)
