@@ -4,7 +4,9 @@ documented format (tests/targets/headers/NN-*.eml|.mbox, expected output in
 NN-*.expected.jsonl, options in NN-*.args), a Maildir, and real messages: one Postfix
 relays a message to a second Postfix on loopback over TLS and in clear, and the header
 the second one wrote is read back from its mailbox file; likewise Postfix relays to a
-private Exim (tests/lib/exim.py), whose own Received field is read back. The Postfix part
+private Exim (tests/lib/exim.py), whose own Received field is read back; and two senders'
+Postfix (one over TLS, one in clear) deliver through a third into an mbox and a Maildir,
+read back for the per-sending-domain summary and handed to a survey with --scan. The Postfix part
 is skipped where Postfix cannot run (not root, not installed), the Exim part where Exim
 cannot be unpacked or run.
 """
@@ -255,6 +257,145 @@ class PostfixToPostfix(unittest.TestCase):
 
     def test_in_clear(self):
         self.check(False, "127.0.202.3", "127.0.202.4")
+
+
+@unittest.skipIf(postfix.available() is not None, str(postfix.available()))
+class PostfixMailbox(unittest.TestCase):
+    """Two senders' Postfix relay to one receiving Postfix, one over TLS, one in clear; it
+    delivers each message into an mbox and into a Maildir. headers reads both mailboxes
+    (the messages, the per-sending-domain summary of the hop each came in at), and --scan
+    surveys the sending domains, whose MX hosts are the two senders' Postfix: one offers
+    STARTTLS, the other none."""
+
+    def test_mbox_maildir_summary_scan(self):
+        box_dir = tempfile.mkdtemp(prefix="mxs-mailboxes-")
+        os.chmod(box_dir, 0o755)
+        pw = __import__("pwd").getpwnam("postfix")
+        os.chown(box_dir, pw.pw_uid, pw.pw_gid)
+        receiver = {
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+            "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+            "virtual_mailbox_domains": "dest.test",
+            "virtual_mailbox_base": box_dir,
+            # a path ending in "/" is a Maildir
+            "virtual_mailbox_maps": "inline:{bob@dest.test=bob.mbox, carol@dest.test=carol/}",
+            "virtual_uid_maps": f"static:{pw.pw_uid}",
+            "virtual_gid_maps": f"static:{pw.pw_gid}",
+            "virtual_transport": "virtual",
+            "smtpd_tls_received_header": "yes",
+        }
+
+        def sender(b, addr, tls):
+            return {
+                "mynetworks": "127.0.0.0/8",
+                "smtpd_relay_restrictions": "permit_mynetworks, reject",
+                "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+                "relay_domains": "dest.test",
+                "relay_transport": f"smtp:[{b.addr}]:{b.port}",
+                "smtp_dns_support_level": "disabled",
+                "smtp_bind_address": addr,
+                "smtp_tls_security_level": "encrypt" if tls else "none",
+                "smtp_tls_CAfile": b.ca_file,
+                # as an MX host: STARTTLS offered by the TLS sender only
+                "smtpd_tls_security_level": "may" if tls else "none",
+            }
+
+        mails = [("tls.example", "alice@tls.example", "Alice <alice@tls.example>"),
+                 ("tls.example", "ann@tls.example", "ann@TLS.Example"),
+                 ("clear.example", "dan@clear.example", '"Dan, Clear" <dan@Clear.Example>')]
+        try:
+            with postfix.Postfix("127.0.202.9", main_cf=receiver, delivery=True) as b:
+                with postfix.Postfix("127.0.202.10", main_cf=sender(b, "127.0.202.10", True),
+                                     delivery=True) as a1:
+                    # the two MX hosts listen on the same port: a survey has one --port
+                    with postfix.Postfix("127.0.202.11", port=a1.port,
+                                         main_cf=sender(b, "127.0.202.11", False),
+                                         delivery=True) as a2:
+                        for n, (dom, env_from, hdr_from) in enumerate(mails):
+                            a = a1 if dom == "tls.example" else a2
+                            msg = (f"From: {hdr_from}\r\nTo: bob@dest.test, carol@dest.test\r\n"
+                                   f"Subject: mail {n}\r\n\r\nhello {n}\r\n")
+                            with smtplib.SMTP(a.addr, a.port, local_hostname="client." + dom,
+                                              timeout=30) as s:
+                                s.sendmail(env_from, ["bob@dest.test", "carol@dest.test"], msg)
+                        mbox = os.path.join(box_dir, "bob.mbox")
+                        maildir = os.path.join(box_dir, "carol")
+
+                        def all_in():
+                            try:
+                                with open(mbox, "rb") as f:
+                                    n_mbox = f.read().count(b"\nhello ")
+                                n_dir = len(os.listdir(os.path.join(maildir, "new")))
+                            except FileNotFoundError:
+                                return False
+                            return n_mbox == len(mails) and n_dir == len(mails)
+                        deadline = time.monotonic() + 90
+                        while not all_in():
+                            if time.monotonic() > deadline:
+                                self.fail("not all delivered:\n" + a1.log()[-2000:] +
+                                          a2.log()[-2000:] + b.log()[-3000:])
+                            time.sleep(0.1)
+                        self.check_mailbox(b, mbox, "mbox")
+                        self.check_mailbox(b, maildir, "Maildir")
+                        self.check_scan(a1, a2, mbox)
+        finally:
+            shutil.rmtree(box_dir, ignore_errors=True)
+
+    def check_mailbox(self, b, path, kind):
+        want_msgs = sorted([("clear.example", "no"), ("tls.example", "yes"),
+                            ("tls.example", "yes")])
+        want_doms = {"clear.example": (1, 0, 1, 0), "tls.example": (2, 2, 0, 0)}
+        for trusted in ([], ["--trusted-by", b.myhostname]):
+            rc, out, err = headers(["--format", "json"] + trusted + [path])
+            self.assertEqual(rc, 0, err)
+            lines = jsonl(out)
+            msgs = [m for m in lines if m["type"] == "message"]
+            self.assertEqual(sorted((m["sender_domain"], m["tls"]) for m in msgs), want_msgs,
+                             (kind, trusted, out))
+            # the last external hop: the one the receiving Postfix added (hop 1)
+            self.assertEqual({(m["entry_hop"], m["entry_trust"]) for m in msgs},
+                             {(1, "trusted" if trusted else "unchecked")}, (kind, out))
+            self.assertTrue(all(m["source"].startswith(path) for m in msgs), (kind, out))
+            doms = {d["domain"]: (d["messages"], d["tls_yes"], d["tls_no"], d["tls_unknown"])
+                    for d in lines if d["type"] == "domain"}
+            self.assertEqual(doms, want_doms, (kind, trusted))
+        rc, text, err = headers(["--trusted-by", b.myhostname, path])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(text, r"(?m)^clear\.example +1 +0 +1 +0$")
+        self.assertRegex(text, r"(?m)^tls\.example +2 +2 +0 +0$")
+        self.assertIn("3 messages, 6 hops", text)
+
+    def check_scan(self, a1, a2, mbox):
+        import dns
+        import pg
+        zones = {}
+        for dom, a in (("tls.example", a1), ("clear.example", a2)):
+            z = dns.Zone(dom)
+            z.add("@", "MX", "10 mx")
+            z.add("mx", "A", a.addr)
+            zones[dom] = z.text()
+        nsd = dns.Nsd(zones)
+        try:
+            with pg.PgCluster() as db:
+                rc, out, err = headers(["--scan", "--db", db.url, "--format", "json", mbox, "--",
+                                        "--dns-server", f"{nsd.addr}:{nsd.port}",
+                                        "--dns-timeout", "2s", "--no-policy",
+                                        "--no-default-blocklist", "--port", str(a1.port),
+                                        "--ca-file", a1.ca_file, "--report", "none", "--quiet",
+                                        "--ehlo-name", "headers.mxsurvey.test",
+                                        "--label", "mailbox-senders"])
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(len([d for d in jsonl(out) if d["type"] == "domain"]), 2, out)
+                scan = "(SELECT id FROM scans WHERE label = 'mailbox-senders')"
+                self.assertEqual(db.query(f"SELECT domain FROM domains WHERE scan_id = {scan}"
+                                          " ORDER BY domain"), [["clear.example"], ["tls.example"]])
+                got = db.query("SELECT host(r.ip), r.mx, o.name FROM results r JOIN outcome_names o"
+                               f" ON o.code = r.outcome WHERE r.scan_id = {scan} ORDER BY 1")
+                self.assertEqual(got, [[a1.addr, "mx.tls.example", "success"],
+                                       [a2.addr, "mx.clear.example", "no-starttls"]], err)
+        finally:
+            nsd.stop()
 
 
 EXIM_TLS = re.compile(r"<= alice@sender\.test H=\S+ \[([\d.]+)\].* P=esmtps X=(TLS[\d.]+):([^: ]+):")
