@@ -3,7 +3,7 @@
 bench/world.py: generate a survey world of N mail domains over the loopback fleet, and
 the value every statistics view must show for it.
 
-  world.py --domains N --seed S --out DIR [--build DIR]
+  world.py --domains N --seed S --out DIR [--build DIR] [--customer-names F]
 
 Writes into DIR (incrementally; memory stays small at 1,000,000 domains):
 
@@ -22,6 +22,13 @@ shares, one MX host with 2 addresses), a long tail with an MX host of its own (o
 address; 10 % of them with a second MX: another own host or a mid provider as backup),
 implicit MX (4 %), null MX (1.5 %), NXDOMAIN (2.5 %), nodata (1 %), an MX host that does
 not exist (0.5 %).
+
+`--customer-names F` (default 0: the world above, unchanged): a fraction F of the large
+and mid-size providers' domains name a per-customer MX host instead of the provider's
+primary host, `c<rank>.fleet.test`, with the A records of that host (the customer names
+of a hosting provider, all on the provider's shared addresses). Every other draw is the
+same, so the addresses are the same; each shared address is then reached by many MX
+names, which `mxsurvey survey --sni all` asks one by one.
 
 Behaviours are the fleet's seeded mix (`mxsurvey-fleet serve --seed S`): the expected
 values take every address's behaviour from `mxsurvey-fleet truth` (one JSON line per
@@ -237,8 +244,10 @@ def in_bucket(b, bi):
 
 # ---- the world
 
-def generate(n, seed, out, build):
+def generate(n, seed, out, build, customer_names=0.0):
     rng = random.Random(seed * 1000003 + n)
+    crng = random.Random(seed * 7919 + n)   # its own draws: the rest of the world stays put
+    n_customer = 0
     tr = Truth(build, seed)
     tr.load_providers()
     by_name = {}
@@ -299,6 +308,15 @@ def generate(n, seed, out, build):
     # Domains: written out as drawn; each domain's MX set goes into `plan` as
     # (rank, status, [(host, pref, [addr, ...]), ...]) for the expected values (the
     # tail addresses need the truth, which is read after the draw).
+    def customer_host(rank, provider_host, pref=5):
+        """A customer's own MX name on its provider's addresses: (name, plan entry)."""
+        nonlocal n_customer
+        n_customer += 1
+        h = "c%d.fleet.test" % rank
+        for a in hosts[provider_host]:
+            ff.write("c%d IN A %s\n" % (rank, ip_str(a)))
+        return h, (h, pref, tuple(hosts[provider_host]))
+
     next_tail = 0
     plan = []        # compact: (rank, kind, data)
     counts = {}
@@ -317,12 +335,18 @@ def generate(n, seed, out, build):
         fd.write("%d,%s.world.test\n" % (rank, d))
         if cat == "large":
             h1, h2 = large[k]
+            m1 = (h1, 5, None)
+            if customer_names and crng.random() < customer_names:
+                h1, m1 = customer_host(rank, h1)
             fw.write("%s IN MX 5 %s.\n%s IN MX 10 %s.\n" % (d, h1, d, h2))
-            plan.append((rank, "ok", ((h1, 5, None), (h2, 10, None))))
+            plan.append((rank, "ok", (m1, (h2, 10, None))))
         elif cat == "mid":
             h = mid[bisect.bisect_left(mid_cum, rng.random() * mid_cum[-1])]
+            m = (h, 10, None)
+            if customer_names and crng.random() < customer_names:
+                h, m = customer_host(rank, h, 10)
             fw.write("%s IN MX 10 %s.\n" % (d, h))
-            plan.append((rank, "ok", ((h, 10, None),)))
+            plan.append((rank, "ok", (m,)))
         elif cat == "null":
             fw.write("%s IN MX 0 .\n" % d)
             plan.append((rank, "null-mx", ()))
@@ -364,7 +388,8 @@ def generate(n, seed, out, build):
             "zones": ["world.test", "fleet.test"], "categories": counts,
             "tail_addresses": next_tail, "provider_addresses": sum(len(v) for v in hosts.values()),
             "addresses": exp["addresses"], "expected_results": exp["addresses"],
-            "public_suffix_added": "fleet.test"}
+            "public_suffix_added": "fleet.test",
+            "customer_names": customer_names, "customer_hosts": n_customer}
     with open(os.path.join(out, "expected.json.tmp"), "w") as f:
         json.dump(exp, f, indent=0, sort_keys=True)
     for name in ("domains.txt", "world.test.zone", "fleet.test.zone", "expected.json"):
@@ -595,16 +620,17 @@ def _count(it):
     return c
 
 
-def world_dir(cache, n, seed):
-    return os.path.join(cache, "world-%d-%d-v%d" % (n, seed, VERSION))
+def world_dir(cache, n, seed, customer_names=0.0):
+    cn = "-c%g" % customer_names if customer_names else ""
+    return os.path.join(cache, "world-%d-%d%s-v%d" % (n, seed, cn, VERSION))
 
 
-def ensure_world(n, seed, build, cache=os.path.join(ROOT, "bench", "cache")):
-    """The world for (n, seed), generated once into cache/. Returns (dir, meta)."""
-    d = world_dir(cache, n, seed)
+def ensure_world(n, seed, build, cache=os.path.join(ROOT, "bench", "cache"), customer_names=0.0):
+    """The world for (n, seed, customer_names), generated once into cache/. Returns (dir, meta)."""
+    d = world_dir(cache, n, seed, customer_names)
     meta = os.path.join(d, "world.json")
     if not os.path.exists(meta):
-        generate(n, seed, d, build)
+        generate(n, seed, d, build, customer_names)
     with open(meta) as f:
         return d, json.load(f)
 
@@ -615,10 +641,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--customer-names", type=float, default=0.0,
+                    help="fraction of provider domains with an MX name of their own")
     a = ap.parse_args()
     if a.seed == 0:
         sys.exit("world.py: seed 0 is the fleet's test layout (last octet mod 30), not the mix")
-    meta = generate(a.domains, a.seed, a.out, a.build)
+    meta = generate(a.domains, a.seed, a.out, a.build, a.customer_names)
     print(json.dumps(meta, indent=1, sort_keys=True))
 
 
