@@ -876,6 +876,9 @@ void mxs_scanner_free(struct mxs_scanner *sc)
 	if (sc->status_ev)
 		event_free(sc->status_ev);
 	mxs_blocklist_free(sc->bl);
+	if (sc->tls.verified + sc->tls.cached > 0)
+		mxs_info("tls", "chain_verdicts verified=%llu cached=%llu", (unsigned long long)sc->tls.verified,
+			 (unsigned long long)sc->tls.cached);
 	tls_client_free(&sc->tls);
 	free(sc);
 }

@@ -347,7 +347,7 @@ static void tls_established(struct session *s)
 	s->rec.tls = tls_client_describe(&s->sc->tls, s->ssl, s->tgt.mx, &s->tgt.mx_names,
 					 s->tgt.ntlsa, s->tgt.tlsa_dnssec);
 	/* Kept for the plan: every MX name of the address is judged on this chain. */
-	s->chain = tls_client_chain_der(s->ssl, &s->chain_len);
+	s->chain = tls_client_chain_der(&s->sc->tls, s->ssl, &s->chain_len);
 	if (s->rec.tls == NULL) {
 		conclude(s, MXS_OUT_LOCAL_ERROR, "out of memory describing the handshake");
 		return;

@@ -6,10 +6,215 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "esc.h"
 
 const char *const tls_client_profiles[] = { "default-v1", NULL };
+
+/* ---- the chain-verdict cache ---- */
+
+/* What the verify callback keeps on the SSL: the chain as sent and its key. */
+struct chain_der {
+	unsigned char *der;
+	size_t len;
+	unsigned char key[32];
+};
+
+static void chain_der_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct chain_der *c = ptr;
+
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	if (c != NULL)
+		free(c->der);
+	free(c);
+}
+
+/* DER certificates of sk back to back; NULL when empty or not encodable. */
+static unsigned char *stack_der(STACK_OF(X509) *sk, size_t *len)
+{
+	int n = sk ? sk_X509_num(sk) : 0;
+	size_t total = 0;
+	unsigned char *buf, *p;
+
+	*len = 0;
+	for (int i = 0; i < n; i++) {
+		int l = i2d_X509(sk_X509_value(sk, i), NULL);
+		if (l <= 0)
+			return NULL;
+		total += (size_t)l;
+	}
+	if (total == 0 || (buf = malloc(total)) == NULL)
+		return NULL;
+	p = buf;
+	for (int i = 0; i < n; i++)
+		i2d_X509(sk_X509_value(sk, i), &p);
+	*len = total;
+	return buf;
+}
+
+static bool chain_key(struct tls_client *tc, const unsigned char *der, size_t len, unsigned char key[32])
+{
+	unsigned int kl = 0;
+
+	return der != NULL && EVP_Digest(der, len, key, &kl, tc->sha256, NULL) == 1 && kl == 32;
+}
+
+/*
+ * Narrow (lo, hi) to the validity dates of the certificates in sk nearest to now on
+ * either side: the verdict cannot change while the clock stays strictly between them.
+ * False when a date is unreadable or falls on now itself (then nothing is cached).
+ */
+static bool narrow_window(STACK_OF(X509) *sk, int64_t now, int64_t *lo, int64_t *hi)
+{
+	for (int i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
+		X509 *x = sk_X509_value(sk, i);
+		const ASN1_TIME *t[2] = { X509_get0_notBefore(x), X509_get0_notAfter(x) };
+		for (int j = 0; j < 2; j++) {
+			struct tm tm;
+			int64_t b;
+			if (t[j] == NULL || ASN1_TIME_to_tm(t[j], &tm) != 1)
+				return false;
+			b = (int64_t)timegm(&tm);
+			if (b == now)
+				return false;
+			if (b < now && b > *lo)
+				*lo = b;
+			if (b > now && b < *hi)
+				*hi = b;
+		}
+	}
+	return true;
+}
+
+static struct tls_verdict *verdict_set(struct tls_client *tc, const unsigned char key[32])
+{
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));
+	return tc->verdicts + (h % TLS_VERDICT_SETS) * TLS_VERDICT_WAYS;
+}
+
+/* The cached verdict code for key, or -1. */
+static int verdict_find(struct tls_client *tc, const unsigned char key[32], int64_t now)
+{
+	struct tls_verdict *set = verdict_set(tc, key);
+
+	for (int i = 0; i < TLS_VERDICT_WAYS; i++) {
+		struct tls_verdict *v = &set[i];
+		if (!v->used || memcmp(v->key, key, 32) != 0)
+			continue;
+		if (now <= v->lo || now >= v->hi) {
+			v->used = false;
+			return -1;
+		}
+		v->tick = ++tc->tick;
+		tc->cached++;
+		return v->code;
+	}
+	return -1;
+}
+
+/* Cache the verdict of a verification just run in vctx on the chain sent (sk). */
+static void verdict_store(struct tls_client *tc, const unsigned char key[32], int code,
+			  X509_STORE_CTX *vctx, STACK_OF(X509) *sk, int64_t now)
+{
+	struct tls_verdict *set = verdict_set(tc, key), *victim = set;
+	int64_t lo = INT64_MIN, hi = now + 3600;
+
+	if (!narrow_window(sk, now, &lo, &hi) ||
+	    !narrow_window(X509_STORE_CTX_get0_chain(vctx), now, &lo, &hi))
+		return;
+	for (int i = 0; i < TLS_VERDICT_WAYS; i++) {
+		if (!set[i].used) {
+			victim = &set[i];
+			break;
+		}
+		if (set[i].tick < victim->tick)
+			victim = &set[i];
+	}
+	memcpy(victim->key, key, 32);
+	victim->code = code;
+	victim->lo = lo;
+	victim->hi = hi;
+	victim->tick = ++tc->tick;
+	victim->used = true;
+}
+
+/*
+ * The PKIX verdict (X509_V_OK or the first error) of the chain sk, leaf first, against
+ * the trust store for a TLS server, through the cache when key is given.
+ */
+static int pkix_code(struct tls_client *tc, STACK_OF(X509) *sk, const unsigned char *key)
+{
+	X509_STORE_CTX *vctx;
+	int64_t now = (int64_t)time(NULL);
+	int code = key != NULL ? verdict_find(tc, key, now) : -1;
+
+	if (code >= 0)
+		return code;
+	code = X509_V_ERR_UNSPECIFIED;
+	vctx = X509_STORE_CTX_new();
+	if (vctx != NULL && sk != NULL && sk_X509_num(sk) > 0 &&
+	    X509_STORE_CTX_init(vctx, tc->store, sk_X509_value(sk, 0), sk) == 1) {
+		X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_SERVER);
+		X509_verify_cert(vctx);
+		code = X509_STORE_CTX_get_error(vctx);
+		tc->verified++;
+		if (key != NULL)
+			verdict_store(tc, key, code, vctx, sk, now);
+	}
+	X509_STORE_CTX_free(vctx);
+	ERR_clear_error();
+	return code;
+}
+
+/*
+ * The handshake's chain verification (SSL_CTX_set_cert_verify_callback): the chain's DER
+ * is kept on the SSL for the record and the plan, and its verdict comes from the cache
+ * when the same chain was verified before. With DANE the SSL's own verification runs
+ * (its verdict depends on the name's TLSA records). The handshake never stops on the
+ * verdict (verify mode none): 1 is returned whatever it is; the code is the SSL's
+ * verify result.
+ */
+static int verify_cb(X509_STORE_CTX *x, void *arg)
+{
+	struct tls_client *tc = arg;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	STACK_OF(X509) *sk = X509_STORE_CTX_get0_untrusted(x);
+	struct chain_der *c = calloc(1, sizeof(*c));
+	int64_t now = (int64_t)time(NULL);
+	bool keyed = false;
+	int code;
+
+	if (c != NULL && (c->der = stack_der(sk, &c->len)) != NULL)
+		keyed = chain_key(tc, c->der, c->len, c->key);
+	if (ssl != NULL && c != NULL) {
+		chain_der_free(NULL, SSL_get_ex_data(ssl, tc->ex_chain), NULL, 0, 0, NULL);
+		if (SSL_set_ex_data(ssl, tc->ex_chain, c) != 1) {
+			chain_der_free(NULL, c, NULL, 0, 0, NULL);
+			c = NULL;
+		}
+	} else {
+		chain_der_free(NULL, c, NULL, 0, 0, NULL);
+		c = NULL;
+	}
+	if (ssl == NULL || SSL_get_ex_data(ssl, tc->ex_dane) != NULL || !keyed || c == NULL) {
+		X509_verify_cert(x);
+		return 1;
+	}
+	code = verdict_find(tc, c->key, now);
+	if (code >= 0) {
+		X509_STORE_CTX_set_error(x, code);
+		return 1;
+	}
+	X509_verify_cert(x);
+	code = X509_STORE_CTX_get_error(x);
+	tc->verified++;
+	verdict_store(tc, c->key, code, x, sk, now);
+	return 1;
+}
 
 int tls_client_init(struct tls_client *tc, const char *profile, const char *ca_file,
 		    char *err, size_t errlen)
@@ -58,12 +263,23 @@ int tls_client_init(struct tls_client *tc, const char *profile, const char *ca_f
 		return -1;
 	}
 	tc->store = SSL_CTX_get_cert_store(tc->ctx);
+	tc->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	tc->verdicts = calloc((size_t)TLS_VERDICT_SETS * TLS_VERDICT_WAYS, sizeof(*tc->verdicts));
+	tc->ex_chain = SSL_get_ex_new_index(0, NULL, NULL, NULL, chain_der_free);
+	tc->ex_dane = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (tc->sha256 == NULL || tc->verdicts == NULL || tc->ex_chain < 0 || tc->ex_dane < 0) {
+		snprintf(err, errlen, "cannot set up the chain-verdict cache");
+		return -1;
+	}
+	SSL_CTX_set_cert_verify_callback(tc->ctx, verify_cb, tc);
 	return 0;
 }
 
 void tls_client_free(struct tls_client *tc)
 {
 	SSL_CTX_free(tc->ctx);
+	EVP_MD_free(tc->sha256);
+	free(tc->verdicts);
 	memset(tc, 0, sizeof(*tc));
 }
 
@@ -79,7 +295,8 @@ SSL *tls_client_new_ssl(struct tls_client *tc, const char *sni, const struct mxs
 	if (ntlsa > 0) {
 		int usable = 0;
 		/* The DANE base domain is the MX name (RFC 7672); with none, match by key only. */
-		if (SSL_dane_enable(ssl, sni != NULL ? sni : NULL) <= 0) {
+		if (SSL_dane_enable(ssl, sni != NULL ? sni : NULL) <= 0 ||
+		    SSL_set_ex_data(ssl, tc->ex_dane, tc) != 1) {
 			SSL_free(ssl);
 			return NULL;
 		}
@@ -261,20 +478,12 @@ static void describe_cert(X509 *x, struct mxs_cert_rec *c)
 }
 
 /* The PKIX verdict of the chain as sent, against the trust store, at the current time. */
-static void pkix_verify(struct tls_client *tc, X509 *leaf, STACK_OF(X509) *chain,
+static void pkix_verify(struct tls_client *tc, STACK_OF(X509) *chain, const unsigned char *key,
 			struct mxs_tls_rec *t)
 {
-	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
-
-	t->verify_code = X509_V_ERR_UNSPECIFIED;
-	if (vctx != NULL && X509_STORE_CTX_init(vctx, tc->store, leaf, chain) == 1) {
-		X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_SERVER);
-		t->trusted = X509_verify_cert(vctx) == 1;
-		t->verify_code = X509_STORE_CTX_get_error(vctx);
-	}
+	t->verify_code = pkix_code(tc, chain, key);
+	t->trusted = t->verify_code == X509_V_OK;
 	t->verify_reason = X509_verify_cert_error_string(t->verify_code);
-	X509_STORE_CTX_free(vctx);
-	ERR_clear_error();
 }
 
 struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const char *mx,
@@ -310,7 +519,8 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 			t->verify_reason = X509_verify_cert_error_string(t->verify_code);
 			t->trusted = t->verify_code == X509_V_OK;
 		} else {
-			pkix_verify(tc, leaf, chain, t);
+			struct chain_der *cd = SSL_get_ex_data(ssl, tc->ex_chain);
+			pkix_verify(tc, chain, cd != NULL ? cd->key : NULL, t);
 		}
 		if (mx != NULL && *mx != '\0')
 			t->name_match = X509_check_host(leaf, mx, 0, 0, NULL) == 1;
@@ -344,27 +554,17 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 	return t;
 }
 
-unsigned char *tls_client_chain_der(SSL *ssl, size_t *len)
+unsigned char *tls_client_chain_der(struct tls_client *tc, SSL *ssl, size_t *len)
 {
-	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-	int n = chain ? sk_X509_num(chain) : 0;
-	size_t total = 0;
-	unsigned char *buf, *p;
+	struct chain_der *c = SSL_get_ex_data(ssl, tc->ex_chain);
+	unsigned char *der;
 
-	*len = 0;
-	for (int i = 0; i < n; i++) {
-		int l = i2d_X509(sk_X509_value(chain, i), NULL);
-		if (l <= 0)
-			return NULL;
-		total += (size_t)l;
-	}
-	if (total == 0 || (buf = malloc(total)) == NULL)
-		return NULL;
-	p = buf;
-	for (int i = 0; i < n; i++)
-		i2d_X509(sk_X509_value(chain, i), &p);
-	*len = total;
-	return buf;
+	if (c == NULL || c->der == NULL)
+		return stack_der(SSL_get_peer_cert_chain(ssl), len);
+	der = c->der;
+	*len = c->len;
+	c->der = NULL;
+	return der;
 }
 
 void tls_client_judge(struct tls_client *tc, const unsigned char *der, size_t len, const char *name,
@@ -395,11 +595,12 @@ void tls_client_judge(struct tls_client *tc, const unsigned char *der, size_t le
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;
 		struct mxs_tls_rec t = { 0 };
+		unsigned char key[32];
 
-		if (X509_digest(leaf, EVP_sha256(), md, &mdlen) == 1)
+		if (X509_digest(leaf, tc->sha256, md, &mdlen) == 1)
 			for (unsigned int i = 0; i < mdlen && i < 32; i++)
 				snprintf(v->leaf_sha256 + 2 * i, 3, "%02x", md[i]);
-		pkix_verify(tc, leaf, chain, &t);
+		pkix_verify(tc, chain, chain_key(tc, der, len, key) ? key : NULL, &t);
 		v->trusted = t.trusted;
 		v->verify_code = t.verify_code;
 		v->expired = X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0;

@@ -11,6 +11,7 @@
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "record.h"
 #include "strv.h"
@@ -21,11 +22,40 @@ struct mxs_tlsa {
 	size_t len;
 };
 
+/*
+ * One cached PKIX verdict: the chain as sent (SHA-256 of its DER certificates back to
+ * back, leaf first) verified against the scan's trust store. It holds while the clock
+ * stays strictly between the two validity dates of the chain (sent and built) that
+ * surround the moment it was computed, and at most an hour.
+ */
+struct tls_verdict {
+	unsigned char key[32];
+	int code;                 /* X509_V_OK or the first error */
+	int64_t lo, hi;           /* valid while lo < now < hi (seconds since the epoch) */
+	uint64_t tick;            /* last use, for replacement within the set */
+	bool used;
+};
+
 struct tls_client {
 	SSL_CTX *ctx;
 	X509_STORE *store;        /* trust store for the PKIX verdict (owned by ctx) */
 	const char *profile;      /* profile name, static */
+	/*
+	 * The chain-verdict cache: a bounded set-associative table (TLS_VERDICT_SETS sets of
+	 * TLS_VERDICT_WAYS, least recently used replaced). Large providers serve one chain
+	 * on thousands of addresses: it is verified once. Per-name checks (X509_check_host,
+	 * DANE) are never cached. A handshake with DANE is verified by OpenSSL as before.
+	 */
+	struct tls_verdict *verdicts;
+	uint64_t tick;
+	uint64_t verified, cached;  /* chain verdicts computed, and taken from the cache */
+	int ex_chain;             /* SSL ex_data: the chain's DER and key, kept by the verify callback */
+	int ex_dane;              /* SSL ex_data: non-NULL when DANE is enabled on the SSL */
+	EVP_MD *sha256;           /* fetched once: an implicit fetch per digest takes locks */
 };
+
+#define TLS_VERDICT_SETS 2048
+#define TLS_VERDICT_WAYS 4
 
 /*
  * Build the client for a profile ("default-v1") and trust store (ca_file, or the system
@@ -53,8 +83,11 @@ SSL *tls_client_new_ssl(struct tls_client *tc, const char *sni, const struct mxs
 struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const char *mx,
 					const struct strv *names, size_t ntlsa, bool tlsa_dnssec);
 
-/* The peer's chain as sent, DER certificates back to back (leaf first); NULL when none. */
-unsigned char *tls_client_chain_der(SSL *ssl, size_t *len);
+/*
+ * The peer's chain as sent, DER certificates back to back (leaf first); NULL when none.
+ * The caller owns it (the copy the handshake's verification made is handed over).
+ */
+unsigned char *tls_client_chain_der(struct tls_client *tc, SSL *ssl, size_t *len);
 
 /*
  * Judge one MX name on a chain (as tls_client_chain_der gives it): the PKIX verdict and
