@@ -14,6 +14,8 @@ const char *const tls_client_profiles[] = { "default-v1", NULL };
 
 /* ---- the chain-verdict cache ---- */
 
+static void chain_recs_free(struct mxs_cert_rec *chain, size_t n);
+
 /* What the verify callback keeps on the SSL: the chain as sent and its key. */
 struct chain_der {
 	unsigned char *der;
@@ -265,9 +267,10 @@ int tls_client_init(struct tls_client *tc, const char *profile, const char *ca_f
 	tc->store = SSL_CTX_get_cert_store(tc->ctx);
 	tc->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	tc->verdicts = calloc((size_t)TLS_VERDICT_SETS * TLS_VERDICT_WAYS, sizeof(*tc->verdicts));
+	tc->descs = calloc((size_t)TLS_DESC_SETS * TLS_VERDICT_WAYS, sizeof(*tc->descs));
 	tc->ex_chain = SSL_get_ex_new_index(0, NULL, NULL, NULL, chain_der_free);
 	tc->ex_dane = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	if (tc->sha256 == NULL || tc->verdicts == NULL || tc->ex_chain < 0 || tc->ex_dane < 0) {
+	if (tc->sha256 == NULL || tc->verdicts == NULL || tc->descs == NULL || tc->ex_chain < 0 || tc->ex_dane < 0) {
 		snprintf(err, errlen, "cannot set up the chain-verdict cache");
 		return -1;
 	}
@@ -280,6 +283,9 @@ void tls_client_free(struct tls_client *tc)
 	SSL_CTX_free(tc->ctx);
 	EVP_MD_free(tc->sha256);
 	free(tc->verdicts);
+	for (size_t i = 0; tc->descs != NULL && i < (size_t)TLS_DESC_SETS * TLS_VERDICT_WAYS; i++)
+		chain_recs_free(tc->descs[i].chain, tc->descs[i].n);
+	free(tc->descs);
 	memset(tc, 0, sizeof(*tc));
 }
 
@@ -438,14 +444,14 @@ static void cert_sans(X509 *x, struct strv *out)
 	GENERAL_NAMES_free(gens);
 }
 
-static void describe_cert(X509 *x, struct mxs_cert_rec *c)
+static void describe_cert(struct tls_client *tc, X509 *x, struct mxs_cert_rec *c)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_PKEY *pk = X509_get0_pubkey(x);
 	BIGNUM *bn;
 
-	if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1)
+	if (X509_digest(x, tc->sha256, md, &mdlen) == 1)
 		for (unsigned int i = 0; i < mdlen && i < 32; i++)
 			snprintf(c->sha256 + 2 * i, 3, "%02x", md[i]);
 	c->subject = name_text(X509_get_subject_name(x));
@@ -477,6 +483,100 @@ static void describe_cert(X509 *x, struct mxs_cert_rec *c)
 	}
 }
 
+/* ---- described chains, cached by the chain's key ---- */
+
+static void cert_rec_clear(struct mxs_cert_rec *c)
+{
+	free(c->subject);
+	free(c->issuer);
+	free(c->serial);
+	free(c->sig_alg);
+	strv_free(&c->sans);
+}
+
+static bool cert_rec_copy(struct mxs_cert_rec *dst, const struct mxs_cert_rec *src)
+{
+	*dst = *src;
+	dst->sans = (struct strv){ 0 };
+	dst->subject = src->subject ? strdup(src->subject) : NULL;
+	dst->issuer = src->issuer ? strdup(src->issuer) : NULL;
+	dst->serial = src->serial ? strdup(src->serial) : NULL;
+	dst->sig_alg = src->sig_alg ? strdup(src->sig_alg) : NULL;
+	for (size_t i = 0; i < src->sans.n; i++)
+		if (strv_push(&dst->sans, src->sans.v[i]) < 0)
+			return false;
+	return (dst->subject || !src->subject) && (dst->issuer || !src->issuer) &&
+	       (dst->serial || !src->serial) && (dst->sig_alg || !src->sig_alg);
+}
+
+static void chain_recs_free(struct mxs_cert_rec *chain, size_t n)
+{
+	for (size_t i = 0; chain != NULL && i < n; i++)
+		cert_rec_clear(&chain[i]);
+	free(chain);
+}
+
+/* A deep copy of n described certificates; NULL when out of memory. */
+static struct mxs_cert_rec *chain_recs_dup(const struct mxs_cert_rec *src, size_t n)
+{
+	struct mxs_cert_rec *c = calloc(n, sizeof(*c));
+
+	for (size_t i = 0; c != NULL && i < n; i++)
+		if (!cert_rec_copy(&c[i], &src[i])) {
+			chain_recs_free(c, i + 1);
+			return NULL;
+		}
+	return c;
+}
+
+static struct tls_desc *desc_set(struct tls_client *tc, const unsigned char key[32])
+{
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));
+	return tc->descs + (h % TLS_DESC_SETS) * TLS_VERDICT_WAYS;
+}
+
+/* Fill t->chain from the cache; false when the chain was not described before. */
+static bool desc_copy(struct tls_client *tc, const unsigned char key[32], size_t n, struct mxs_tls_rec *t)
+{
+	struct tls_desc *set = desc_set(tc, key);
+
+	for (int i = 0; i < TLS_VERDICT_WAYS; i++) {
+		if (set[i].chain == NULL || set[i].n != n || memcmp(set[i].key, key, 32) != 0)
+			continue;
+		if ((t->chain = chain_recs_dup(set[i].chain, n)) == NULL)
+			return false;
+		t->nchain = n;
+		set[i].tick = ++tc->tick;
+		return true;
+	}
+	return false;
+}
+
+static void desc_store(struct tls_client *tc, const unsigned char key[32], const struct mxs_cert_rec *chain,
+		       size_t n)
+{
+	struct tls_desc *set = desc_set(tc, key), *victim = set;
+	struct mxs_cert_rec *copy = chain_recs_dup(chain, n);
+
+	if (copy == NULL)
+		return;
+	for (int i = 0; i < TLS_VERDICT_WAYS; i++) {
+		if (set[i].chain == NULL) {
+			victim = &set[i];
+			break;
+		}
+		if (set[i].tick < victim->tick)
+			victim = &set[i];
+	}
+	chain_recs_free(victim->chain, victim->n);
+	memcpy(victim->key, key, 32);
+	victim->chain = copy;
+	victim->n = n;
+	victim->tick = ++tc->tick;
+}
+
 /* The PKIX verdict of the chain as sent, against the trust store, at the current time. */
 static void pkix_verify(struct tls_client *tc, STACK_OF(X509) *chain, const unsigned char *key,
 			struct mxs_tls_rec *t)
@@ -494,6 +594,7 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
 	X509 *leaf = SSL_get0_peer_certificate(ssl);
 	int n = chain ? sk_X509_num(chain) : 0;
+	struct chain_der *cd;
 
 	if (t == NULL)
 		return NULL;
@@ -519,7 +620,7 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 			t->verify_reason = X509_verify_cert_error_string(t->verify_code);
 			t->trusted = t->verify_code == X509_V_OK;
 		} else {
-			struct chain_der *cd = SSL_get_ex_data(ssl, tc->ex_chain);
+			cd = SSL_get_ex_data(ssl, tc->ex_chain);
 			pkix_verify(tc, chain, cd != NULL ? cd->key : NULL, t);
 		}
 		if (mx != NULL && *mx != '\0')
@@ -546,10 +647,15 @@ struct mxs_tls_rec *tls_client_describe(struct tls_client *tc, SSL *ssl, const c
 		t->dane_depth = SSL_get0_dane_authority(ssl, NULL, NULL);
 		t->dane_match = t->dane_depth >= 0;
 	}
-	t->chain = n > 0 ? calloc((size_t)n, sizeof(*t->chain)) : NULL;
-	for (int i = 0; t->chain != NULL && i < n; i++)
-		describe_cert(sk_X509_value(chain, i), &t->chain[i]);
-	t->nchain = t->chain ? (size_t)n : 0;
+	cd = SSL_get_ex_data(ssl, tc->ex_chain);
+	if (cd == NULL || !desc_copy(tc, cd->key, (size_t)n, t)) {
+		t->chain = n > 0 ? calloc((size_t)n, sizeof(*t->chain)) : NULL;
+		for (int i = 0; t->chain != NULL && i < n; i++)
+			describe_cert(tc, sk_X509_value(chain, i), &t->chain[i]);
+		t->nchain = t->chain ? (size_t)n : 0;
+		if (cd != NULL && t->nchain > 0)
+			desc_store(tc, cd->key, t->chain, t->nchain);
+	}
 	ERR_clear_error();
 	return t;
 }

@@ -36,6 +36,14 @@ struct tls_verdict {
 	bool used;
 };
 
+/* A chain's description (the record's "chain" array), cached by the same key. */
+struct tls_desc {
+	unsigned char key[32];
+	struct mxs_cert_rec *chain;   /* owned; NULL when the slot is free */
+	size_t n;
+	uint64_t tick;
+};
+
 struct tls_client {
 	SSL_CTX *ctx;
 	X509_STORE *store;        /* trust store for the PKIX verdict (owned by ctx) */
@@ -49,6 +57,7 @@ struct tls_client {
 	struct tls_verdict *verdicts;
 	uint64_t tick;
 	uint64_t verified, cached;  /* chain verdicts computed, and taken from the cache */
+	struct tls_desc *descs;   /* TLS_DESC_SETS x TLS_VERDICT_WAYS described chains */
 	int ex_chain;             /* SSL ex_data: the chain's DER and key, kept by the verify callback */
 	int ex_dane;              /* SSL ex_data: non-NULL when DANE is enabled on the SSL */
 	EVP_MD *sha256;           /* fetched once: an implicit fetch per digest takes locks */
@@ -56,6 +65,7 @@ struct tls_client {
 
 #define TLS_VERDICT_SETS 2048
 #define TLS_VERDICT_WAYS 4
+#define TLS_DESC_SETS 256
 
 /*
  * Build the client for a profile ("default-v1") and trust store (ca_file, or the system
