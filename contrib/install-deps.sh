@@ -7,6 +7,7 @@ SUDO=""
 pkgs=(
   build-essential cmake pkg-config clang python3
   libssl-dev libevent-dev libc-ares-dev libpq-dev libjansson-dev libcmocka-dev
+  libjemalloc-dev
   postgresql postgresql-contrib openssl publicsuffix
   unbound nsd ldnsutils dnsperf nginx apache2 curl postfix libnss-wrapper
   dovecot-imapd dovecot-pop3d
