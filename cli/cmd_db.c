@@ -260,6 +260,12 @@ int cmd_db(int argc, char **argv)
 		else
 			printf("scan %s dropped\n", arg);
 	} else if (strcmp(sub, "rollup") == 0) {
+		/* the rollup's queries plan on the scan's statistics: a scan filled by ingest
+		 * has none yet (minutes instead of seconds at 100k addresses) */
+		char known[8] = "";
+		if (exec_one(pg, "SELECT count(*) FROM scans WHERE id = $1", arg, known,
+		             sizeof(known)) == 0 && strcmp(known, "1") == 0)
+			mxs_scan_analyze(db, number);
 		if (exec_one(pg, "SELECT mxs_rollup($1::bigint)", arg, NULL, 0) != 0)
 			rc = MXS_EXIT_DB;
 		else

@@ -106,6 +106,8 @@ int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
  * fresh statistics, or compute the rates live.
  */
 void mxs_scan_rollup(struct mxs_db *db, int64_t id);
+/* ANALYZE the scan's partitions and the parents (part of mxs_scan_rollup); failures logged. */
+void mxs_scan_analyze(struct mxs_db *db, int64_t id);
 /* Rows stored for the scan: results, domains and rejected lines. */
 int mxs_scan_counts(struct mxs_db *db, int64_t id, uint64_t *results, uint64_t *domains,
                     uint64_t *rejects, char *err, size_t errlen);

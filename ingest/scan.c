@@ -129,8 +129,9 @@ int mxs_scan_resume(struct mxs_db *db, int64_t id, char *err, size_t errlen)
  * views' plans take minutes where they need seconds. A failure here costs speed, never
  * data: it is logged, not returned.
  */
-static void analyze_scan(PGconn *c, int64_t id)
+void mxs_scan_analyze(struct mxs_db *db, int64_t id)
 {
+	PGconn *c = mxs_db_conn(db);
 	char sql[256], err[256];
 	int64_t t0 = mxs_mono_ms();
 
@@ -207,7 +208,7 @@ void mxs_scan_rollup(struct mxs_db *db, int64_t id)
 	PQclear(r);
 	if (!todo)
 		return;
-	analyze_scan(c, id);
+	mxs_scan_analyze(db, id);
 	if (!done)
 		return;
 	int64_t t0 = mxs_mono_ms();

@@ -32,6 +32,9 @@ class CliDb(unittest.TestCase):
             "kv": "host=127.0.0.1 port=%d user=%s password='%s x' dbname=%s password = %s" % (
                 cls.pg.port, cls.pg.user, SECRET, cls.pg.dbname, SECRET),
         }
+        # the schema first: each test may run alone (-k) and count the scans table
+        subprocess.run([MXS, "db", "--db", cls.pg.url, "migrate"], env=cls.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
 
     @classmethod
     def tearDownClass(cls):
