@@ -44,19 +44,10 @@ static void next(struct mxs_scanner *sc, int plan)
 		plan_end(sc, p);
 		return;
 	}
-	t = calloc(1, sizeof(*t));
+	/* the name the first probe sent in SNI, so the server picks the same configuration */
+	t = plan_target(sc, plan, p->sni >= 0 && p->sni < (int)p->nnames ? p->names[p->sni].name : NULL);
 	if (t == NULL)
 		goto oom;
-	t->sa = p->sa;
-	t->salen = p->salen;
-	memcpy(t->ip, p->ip, sizeof(t->ip));
-	t->port = p->port;
-	/* the name the first probe sent in SNI, so the server picks the same configuration */
-	if (p->sni >= 0 && p->sni < (int)p->nnames && (t->mx = strdup(p->names[p->sni].name)) == NULL) {
-		free(t);
-		goto oom;
-	}
-	t->plan = plan + 1;
 	t->legacy = (int)q + 1;
 	t->proto = lp->proto;
 	lp->queued = true;

@@ -119,23 +119,37 @@ static void judge(struct mxs_scanner *sc, struct addr_plan *p, size_t i, const c
 	n->judged = true;
 }
 
-/* A follow-up probe of the plan's address sending name i in SNI, with i's TLSA records. */
-static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
+struct mxs_target *plan_target(struct mxs_scanner *sc, int plan, const char *name)
 {
-	struct addr_plan *p = sc->plans[plan];
-	struct plan_name *n = &p->names[i];
+	const struct addr_plan *p = sc->plans[plan];
 	struct mxs_target *t = calloc(1, sizeof(*t));
 
 	if (t == NULL)
-		goto oom;
+		return NULL;
 	t->sa = p->sa;
 	t->salen = p->salen;
 	memcpy(t->ip, p->ip, sizeof(t->ip));
 	t->port = p->port;
 	t->proto = p->proto; /* the same service: an imaps address is asked in imaps again */
-	t->mx = strdup(n->name);
+	t->plan = plan + 1;
+	if (name != NULL && (t->mx = strdup(name)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* A follow-up probe of the plan's address sending name i in SNI, with i's TLSA records. */
+static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
+{
+	struct addr_plan *p = sc->plans[plan];
+	struct plan_name *n = &p->names[i];
+	struct mxs_target *t = plan_target(sc, plan, n->name);
+
+	if (t == NULL)
+		goto oom;
 	t->tlsa = tlsa_copy(n->tlsa, n->ntlsa);
-	if (t->mx == NULL || (n->ntlsa > 0 && t->tlsa == NULL) || strv_push(&t->mx_names, n->name) < 0) {
+	if ((n->ntlsa > 0 && t->tlsa == NULL) || strv_push(&t->mx_names, n->name) < 0) {
 		target_free(t);
 		free(t);
 		goto oom;
@@ -144,7 +158,6 @@ static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
 	t->tlsa_dnssec = n->tlsa_dnssec;
 	for (size_t k = 0; k < n->domains.n; k++)
 		strv_push(&t->domains, n->domains.v[k]);
-	t->plan = plan + 1;
 	t->sni_name = (int)i + 1;
 	n->sni_queued = true;
 	if (engine_enqueue(sc, t) < 0)
@@ -166,22 +179,16 @@ oom:
 static int queue_refetch(struct mxs_scanner *sc, int plan)
 {
 	struct addr_plan *p = sc->plans[plan];
-	struct mxs_target *t = calloc(1, sizeof(*t));
 	const char *first = p->sni >= 0 ? p->names[p->sni].name : NULL;
+	struct mxs_target *t = plan_target(sc, plan, first);
 
 	if (t == NULL)
 		return -1;
-	t->sa = p->sa;
-	t->salen = p->salen;
-	memcpy(t->ip, p->ip, sizeof(t->ip));
-	t->port = p->port;
-	t->proto = p->proto; /* the same service, as queue_sni_probe */
-	if (first != NULL && ((t->mx = strdup(first)) == NULL || strv_push(&t->mx_names, first) < 0)) {
+	if (first != NULL && strv_push(&t->mx_names, first) < 0) {
 		target_free(t);
 		free(t);
 		return -1;
 	}
-	t->plan = plan + 1;
 	t->refetch = true;
 	p->refetching = true;
 	if (engine_enqueue(sc, t) < 0) {

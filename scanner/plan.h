@@ -82,5 +82,10 @@ void plan_undialled(struct mxs_scanner *sc, int plan, enum mxs_outcome o);
 /* A probe of the plan ended (its record, for a first probe, was emitted). */
 void plan_probe_done(struct mxs_scanner *sc, struct session *s);
 void plan_free_all(struct mxs_scanner *sc);
+/*
+ * A further probe of the plan's address (the same socket address, port and protocol; the
+ * plan set), sending name in SNI as its MX name (NULL: no name). NULL when out of memory.
+ */
+struct mxs_target *plan_target(struct mxs_scanner *sc, int plan, const char *name);
 
 #endif

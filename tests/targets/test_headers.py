@@ -153,6 +153,37 @@ def delivered(box):
         return False
 
 
+def relay_cf(b, addr, tls, **extra):
+    """main.cf of a Postfix on addr relaying dest.test to b, over TLS (encrypt) or in clear."""
+    return {
+        "mynetworks": "127.0.0.0/8",
+        "smtpd_relay_restrictions": "permit_mynetworks, reject",
+        "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+        "relay_domains": "dest.test",
+        "relay_transport": f"smtp:[{b.addr}]:{b.port}",
+        "smtp_dns_support_level": "disabled",
+        "smtp_bind_address": addr,
+        "smtp_tls_security_level": "encrypt" if tls else "none",
+        "smtp_tls_CAfile": b.ca_file,
+        **extra,
+    }
+
+
+def send_and_wait(test, a, b, box, subject):
+    """Alice sends one message through a to bob@dest.test; b's mailbox file box once it has it."""
+    msg = ("From: Alice <alice@sender.test>\r\nTo: bob@dest.test\r\nSubject: " + subject +
+           "\r\n\r\nhello\r\n")
+    with smtplib.SMTP(a.addr, a.port, local_hostname="client.sender.test", timeout=30) as s:
+        s.sendmail("alice@sender.test", ["bob@dest.test"], msg)
+    deadline = time.monotonic() + 60
+    while not delivered(box):
+        if time.monotonic() > deadline:
+            test.fail("no delivery:\n" + a.log()[-3000:] + b.log()[-3000:])
+        time.sleep(0.1)
+    with open(box, "rb") as f:
+        return f.read()
+
+
 ESTABLISHED = re.compile(r"TLS connection established from (\S+): (TLSv[\d.]+) with cipher (\S+)")
 
 
@@ -179,33 +210,10 @@ class PostfixToPostfix(unittest.TestCase):
                 "smtpd_tls_received_header": "yes",
             }
             with postfix.Postfix(b_addr, main_cf=receiver, delivery=True) as b:
-                sender = {
-                    "mynetworks": "127.0.0.0/8",
-                    "smtpd_relay_restrictions": "permit_mynetworks, reject",
-                    "smtpd_recipient_restrictions": "permit_mynetworks, reject",
-                    "relay_domains": "dest.test",
-                    "relay_transport": f"smtp:[{b.addr}]:{b.port}",
-                    "smtp_dns_support_level": "disabled",
-                    "smtp_bind_address": a_addr,
-                    "smtp_tls_security_level": "encrypt" if tls else "none",
-                    "smtp_tls_CAfile": b.ca_file,
-                    "smtp_tls_loglevel": "1",
-                }
+                sender = relay_cf(b, a_addr, tls, smtp_tls_loglevel="1")
                 with postfix.Postfix(a_addr, main_cf=sender, delivery=True) as a:
-                    msg = ("From: Alice <alice@sender.test>\r\nTo: bob@dest.test\r\n"
-                           "Subject: relayed " + ("over TLS" if tls else "in clear") +
-                           "\r\n\r\nhello\r\n")
-                    with smtplib.SMTP(a.addr, a.port, local_hostname="client.sender.test",
-                                      timeout=30) as s:
-                        s.sendmail("alice@sender.test", ["bob@dest.test"], msg)
-                    box = os.path.join(box_dir, "bob.mbox")
-                    deadline = time.monotonic() + 60
-                    while not delivered(box):
-                        if time.monotonic() > deadline:
-                            self.fail("no delivery:\n" + a.log()[-3000:] + b.log()[-3000:])
-                        time.sleep(0.1)
-                    with open(box, "rb") as f:
-                        mbox = f.read()
+                    mbox = send_and_wait(self, a, b, os.path.join(box_dir, "bob.mbox"),
+                                         "relayed " + ("over TLS" if tls else "in clear"))
                     established = None
                     if tls:
                         established = b.wait_log(ESTABLISHED)
@@ -287,19 +295,8 @@ class PostfixMailbox(unittest.TestCase):
         }
 
         def sender(b, addr, tls):
-            return {
-                "mynetworks": "127.0.0.0/8",
-                "smtpd_relay_restrictions": "permit_mynetworks, reject",
-                "smtpd_recipient_restrictions": "permit_mynetworks, reject",
-                "relay_domains": "dest.test",
-                "relay_transport": f"smtp:[{b.addr}]:{b.port}",
-                "smtp_dns_support_level": "disabled",
-                "smtp_bind_address": addr,
-                "smtp_tls_security_level": "encrypt" if tls else "none",
-                "smtp_tls_CAfile": b.ca_file,
-                # as an MX host: STARTTLS offered by the TLS sender only
-                "smtpd_tls_security_level": "may" if tls else "none",
-            }
+            # as an MX host: STARTTLS offered by the TLS sender only
+            return relay_cf(b, addr, tls, smtpd_tls_security_level="may" if tls else "none")
 
         mails = [("tls.example", "alice@tls.example", "Alice <alice@tls.example>"),
                  ("tls.example", "ann@tls.example", "ann@TLS.Example"),
@@ -415,33 +412,10 @@ class PostfixToExim(unittest.TestCase):
                 pw = __import__("pwd").getpwnam("nobody")
                 os.chown(box_dir, pw.pw_uid, pw.pw_gid)
             with exim.Exim(b_addr, hostname="mx.exim.test", deliver_to=box_dir) as b:
-                sender = {
-                    "mynetworks": "127.0.0.0/8",
-                    "smtpd_relay_restrictions": "permit_mynetworks, reject",
-                    "smtpd_recipient_restrictions": "permit_mynetworks, reject",
-                    "relay_domains": "dest.test",
-                    "relay_transport": f"smtp:[{b.addr}]:{b.port}",
-                    "smtp_dns_support_level": "disabled",
-                    "smtp_bind_address": a_addr,
-                    "smtp_tls_security_level": "encrypt" if tls else "none",
-                    "smtp_tls_CAfile": b.ca_file,
-                    "smtp_tls_loglevel": "1",
-                }
+                sender = relay_cf(b, a_addr, tls, smtp_tls_loglevel="1")
                 with postfix.Postfix(a_addr, main_cf=sender, delivery=True) as a:
-                    msg = ("From: Alice <alice@sender.test>\r\nTo: bob@dest.test\r\n"
-                           "Subject: to Exim " + ("over TLS" if tls else "in clear") +
-                           "\r\n\r\nhello\r\n")
-                    with smtplib.SMTP(a.addr, a.port, local_hostname="client.sender.test",
-                                      timeout=30) as s:
-                        s.sendmail("alice@sender.test", ["bob@dest.test"], msg)
-                    box = os.path.join(box_dir, "inbox.mbox")
-                    deadline = time.monotonic() + 60
-                    while not delivered(box):
-                        if time.monotonic() > deadline:
-                            self.fail("no delivery:\n" + a.log()[-3000:] + b.log()[-3000:])
-                        time.sleep(0.1)
-                    with open(box, "rb") as f:
-                        mbox = f.read()
+                    mbox = send_and_wait(self, a, b, os.path.join(box_dir, "inbox.mbox"),
+                                         "to Exim " + ("over TLS" if tls else "in clear"))
                     received = b.wait_log(EXIM_TLS) if tls else None
                     return a, b, mbox, received
         finally:
