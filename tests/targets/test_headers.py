@@ -184,6 +184,30 @@ def send_and_wait(test, a, b, box, subject):
         return f.read()
 
 
+def relay_hops(test, mbox, trusted):
+    """headers' JSON lines for a relayed message, and its two hops (receiver's, sender's)."""
+    rc, out, err = headers(["--format", "json", "--trusted-by", trusted], stdin=mbox)
+    test.assertEqual(rc, 0, err)
+    lines = jsonl(out)
+    hops = [h for h in lines if h["type"] == "hop"]
+    test.assertEqual(len(hops), 2, out)
+    return lines, hops[0], hops[1]
+
+
+def check_entry(test, a, lines, first, mbox, trusted, tls):
+    """Hop 2, written by the sending Postfix a about our plain SMTP submission, is a claim;
+    the message came in at hop 1, added by the trusted server; the text form says so too."""
+    test.assertEqual(first["by"], f"{a.myhostname} (Postfix)")
+    test.assertTrue(first["from"].startswith("client.sender.test "), first["from"])
+    test.assertEqual((first["with"], first["tls"], first["trust"]), ("ESMTP", "no", "claim"))
+    msg = [m for m in lines if m["type"] == "message"][0]
+    test.assertEqual((msg["sender_domain"], msg["entry_hop"], msg["entry_trust"], msg["tls"]),
+                     ("sender.test", 1, "trusted", "yes" if tls else "no"))
+    rc, text, _ = headers(["--trusted-by", trusted], stdin=mbox)
+    test.assertIn("came in at hop 1: tls %s (added by your server)" % ("yes" if tls else "no"),
+                  text)
+
+
 ESTABLISHED = re.compile(r"TLS connection established from (\S+): (TLSv[\d.]+) with cipher (\S+)")
 
 
@@ -224,12 +248,7 @@ class PostfixToPostfix(unittest.TestCase):
     def check(self, tls, a_addr, b_addr):
         a, b, mbox, est = self.relay(a_addr, b_addr, tls)
         self.assertTrue(mbox.startswith(b"From "), mbox[:200])
-        rc, out, err = headers(["--format", "json", "--trusted-by", b.myhostname], stdin=mbox)
-        self.assertEqual(rc, 0, err)
-        lines = jsonl(out)
-        hops = [h for h in lines if h["type"] == "hop"]
-        self.assertEqual(len(hops), 2, out)
-        top, first = hops
+        lines, top, first = relay_hops(self, mbox, b.myhostname)
         # hop 1: written by B, the trusted server, about the connection from A
         self.assertEqual(top["by"], f"{b.myhostname} (Postfix)")
         self.assertTrue(top["from"].startswith(a.myhostname + " "), top["from"])
@@ -248,17 +267,7 @@ class PostfixToPostfix(unittest.TestCase):
             self.assertEqual(top["tls"], "no")
             self.assertEqual(top["rule"], "with")
             self.assertIsNone(top["version"])
-        # hop 2: written by A about our plain SMTP submission: a claim
-        self.assertEqual(first["by"], f"{a.myhostname} (Postfix)")
-        self.assertTrue(first["from"].startswith("client.sender.test "), first["from"])
-        self.assertEqual((first["with"], first["tls"], first["trust"]), ("ESMTP", "no", "claim"))
-        msg = [m for m in lines if m["type"] == "message"][0]
-        self.assertEqual((msg["sender_domain"], msg["entry_hop"], msg["entry_trust"], msg["tls"]),
-                         ("sender.test", 1, "trusted", "yes" if tls else "no"))
-        # the text form says the same
-        rc, text, _ = headers(["--trusted-by", b.myhostname], stdin=mbox)
-        self.assertIn("came in at hop 1: tls %s (added by your server)" % ("yes" if tls else "no"),
-                      text)
+        check_entry(self, a, lines, first, mbox, b.myhostname, tls)
 
     def test_over_tls(self):
         self.check(True, "127.0.202.1", "127.0.202.2")
@@ -425,12 +434,7 @@ class PostfixToExim(unittest.TestCase):
         a, b, mbox, rec = self.relay(a_addr, b_addr, tls)
         self.assertTrue(mbox.startswith(b"From "), mbox[:200])
         self.assertIn(b"(Exim 4.", mbox)   # Exim's own header, not one written by hand
-        rc, out, err = headers(["--format", "json", "--trusted-by", b.hostname], stdin=mbox)
-        self.assertEqual(rc, 0, err)
-        lines = jsonl(out)
-        hops = [h for h in lines if h["type"] == "hop"]
-        self.assertEqual(len(hops), 2, out)
-        top, first = hops
+        lines, top, first = relay_hops(self, mbox, b.hostname)
         # hop 1: written by Exim, the trusted server, about the connection from Postfix
         self.assertEqual(top["by"], b.hostname)
         self.assertIn(f"[{a.addr}]", top["from"])
@@ -449,16 +453,7 @@ class PostfixToExim(unittest.TestCase):
         else:
             self.assertEqual((top["with"], top["tls"], top["rule"]), ("esmtp", "no", "with"))
             self.assertIsNone(top["version"])
-        # hop 2: written by Postfix about our plain SMTP submission: a claim
-        self.assertEqual(first["by"], f"{a.myhostname} (Postfix)")
-        self.assertTrue(first["from"].startswith("client.sender.test "), first["from"])
-        self.assertEqual((first["with"], first["tls"], first["trust"]), ("ESMTP", "no", "claim"))
-        msg = [m for m in lines if m["type"] == "message"][0]
-        self.assertEqual((msg["sender_domain"], msg["entry_hop"], msg["entry_trust"], msg["tls"]),
-                         ("sender.test", 1, "trusted", "yes" if tls else "no"))
-        rc, text, _ = headers(["--trusted-by", b.hostname], stdin=mbox)
-        self.assertIn("came in at hop 1: tls %s (added by your server)" % ("yes" if tls else "no"),
-                      text)
+        check_entry(self, a, lines, first, mbox, b.hostname, tls)
 
     def test_over_tls(self):
         self.check(True, "127.0.202.5", "127.0.202.6")
