@@ -15,6 +15,7 @@
 
 #include "blocklist.h"
 #include "commands.h"
+#include "evbase.h"
 #include "exitcode.h"
 #include "log.h"
 #include "resolve.h"
@@ -476,7 +477,7 @@ out:
 		event_free(run.sigterm_ev);
 	mxs_resolver_free(run.res);
 	if (run.base)
-		event_base_free(run.base);
+		mxs_event_base_close(run.base);
 	if (run.in && run.in != stdin)
 		fclose(run.in);
 	if (run.out && run.out != stdout)

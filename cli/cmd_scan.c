@@ -18,6 +18,7 @@
 #include "cliutil.h"
 #include "commands.h"
 #include "dbout.h"
+#include "evbase.h"
 #include "exitcode.h"
 #include "linein.h"
 #include "log.h"
@@ -272,7 +273,7 @@ int cmd_scan(int argc, char **argv)
 	if (r.to_file) {
 		int fd = outpath != NULL ? outbuf_open_path("scan", outpath, resume) : STDOUT_FILENO;
 		if (fd < 0) {
-			event_base_free(r.base);
+			mxs_event_base_close(r.base);
 			return MXS_EXIT_FAILURE;
 		}
 		if (outbuf_start(&r.out, fd, r.base, "scan", output_failed, &r) < 0) {
@@ -376,6 +377,6 @@ out:
 	mxs_scanner_free(r.sc);
 	mxs_linein_close(r.in);
 	outbuf_close(&r.out);
-	event_base_free(r.base);
+	mxs_event_base_close(r.base);
 	return rc;
 }

@@ -22,12 +22,13 @@
 #include "commands.h"
 #include "dbout.h"
 #include "duration.h"
+#include "evbase.h"
 #include "exitcode.h"
 #include "linein.h"
 #include "log.h"
+#include "outbuf.h"
 #include "report_model.h"
 #include "resolve.h"
-#include "outbuf.h"
 #include "resume.h"
 #include "scan_opts.h"
 #include "scanner.h"
@@ -524,7 +525,7 @@ out:
 	mxs_linein_close(s.in);
 	outbuf_close(&s.json);
 	resume_free(&rs);
-	event_base_free(s.base);
+	mxs_event_base_close(s.base);
 	return rc;
 usage_error:
 	free(longopts);
