@@ -15,6 +15,7 @@ import tempfile
 import unittest
 
 from pg import PgCluster
+from pgfleet import night1_domains, night1_results
 from pgrecords import result, write_jsonl
 
 MXS = os.environ["MXS_BIN"]
@@ -169,6 +170,79 @@ class NetworkLookup(unittest.TestCase):
                 self.pg.execute("INSERT INTO networks (set_id, kind, prefix, name, contact)"
                                 " VALUES (%s, 'named', '%s', 'net %d', 'contact %d')" % (set_id, p, i, i))
         self.assertEqual(self.got(), self.expected(self.named, self.routes))
+
+
+class StoredNetworkFigures(unittest.TestCase):
+    """The per-network figures of a scan (v_network_findings, v_tampering_by_network) are
+    stored when the scan is rolled up and read from there; they follow a change of the
+    scan's network set or of its networks (then computed again until the next rollup)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="mxs-netfig-")
+        cls.pg = PgCluster().__enter__()
+        cls.nets1 = os.path.join(cls.tmp, "nets1.txt")
+        with open(cls.nets1, "w") as f:
+            f.write("192.0.2.0/28,low,noc-low\n192.0.2.0/24 64500\n")
+        cls.nets2 = os.path.join(cls.tmp, "nets2.txt")
+        with open(cls.nets2, "w") as f:
+            f.write("192.0.2.8/29,eight,noc-eight\n198.51.100.0/24,doc,noc-doc\n")
+        NetworkLookup.mxs("db", "--db", cls.pg.url, "networks", cls.nets1)
+        recs = os.path.join(cls.tmp, "night1.jsonl")
+        write_jsonl(recs, night1_results() + night1_domains())
+        NetworkLookup.mxs("ingest", "-q", "--db", cls.pg.url, "--label", "n1", recs)
+        cls.sid = cls.pg.scalar("SELECT id FROM scans WHERE label = 'n1'")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.__exit__(None, None, None)
+
+    def rows(self, sql):
+        return sorted(tuple(r) for r in self.pg.query(sql % {"s": self.sid}))
+
+    def view(self):
+        return self.rows("SELECT network, contact, addresses, with_problems, critical, high,"
+                         " medium, problems FROM v_network_findings WHERE scan_id = %(s)s")
+
+    def live(self):
+        return self.rows("SELECT * FROM mxs_network_findings_live(%(s)s)")
+
+    def stored(self):
+        return self.rows("SELECT network, contact, addresses, with_problems, critical, high,"
+                         " medium, problems FROM scan_network_findings WHERE scan_id = %(s)s")
+
+    def tampering(self):
+        return self.rows("SELECT network, n_smtp, n_mangled, n_echo, n_injection, n_any"
+                         " FROM v_tampering_by_network WHERE scan_id = %(s)s")
+
+    def test_stored_at_rollup_and_dropped_when_networks_change(self):
+        tamper = [("192.0.2.0/24", "9", "1", "1", "0", "2"), ("198.51.100.0/24", "1", "0", "0", "1", "1")]
+        before = self.view()   # computed: the scan is not rolled up
+        self.assertEqual([r[0] for r in before], ["(no network)", "AS64500", "low"])
+        self.assertEqual(sum(int(r[2]) for r in before), 17)
+        self.assertEqual(self.tampering(), tamper)
+        self.assertEqual(self.stored(), [])
+        NetworkLookup.mxs("db", "--db", self.pg.url, "rollup", str(self.sid))
+        self.assertEqual(self.stored(), before)
+        self.assertEqual(self.view(), before)
+        self.assertEqual(self.rows("SELECT network::text, n_smtp, n_mangled, n_echo, n_injection,"
+                                   " n_any FROM scan_tampering_networks WHERE scan_id = %(s)s"), tamper)
+        self.assertEqual(self.tampering(), tamper)
+        # another set for the scan: grouped by it, not by the stored figures
+        NetworkLookup.mxs("db", "--db", self.pg.url, "networks", self.nets2, "--scan", str(self.sid))
+        after = self.view()
+        self.assertEqual([r[0] for r in after], ["(no network)", "doc", "eight"])
+        self.assertEqual(after, self.live())
+        self.assertEqual(self.tampering(), tamper)
+        NetworkLookup.mxs("db", "--db", self.pg.url, "rollup", str(self.sid))
+        self.assertEqual(self.stored(), after)
+        # a change of the set's networks drops the stored figures
+        self.pg.execute("DELETE FROM networks WHERE name = 'eight'")
+        self.assertEqual(self.stored(), [])
+        changed = self.view()
+        self.assertEqual([r[0] for r in changed], ["(no network)", "doc"])
+        self.assertEqual(changed, self.live())
+        self.assertEqual(self.tampering(), tamper)
 
 
 if __name__ == "__main__":
