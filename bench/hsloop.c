@@ -2,12 +2,14 @@
  * mxsurvey-hsloop: the two baselines bench/scan prints next to the scanner's CPU per
  * handshake. Figures only, nothing asserted.
  *
- *   mxsurvey-hsloop loop --port P [--ca-file CA] [--verify] TARGETS
+ *   mxsurvey-hsloop loop --port P [--ca-file CA] [--verify] [--groups LIST] TARGETS
  *       A minimal blocking client: for each "ip,mx" line, connect, read the greeting,
  *       EHLO, STARTTLS, then SSL_connect with OpenSSL's default client settings (one
  *       SSL_CTX, SNI set to mx), close. --verify loads CA and adds what the scanner
  *       records as verdicts: the chain verification OpenSSL does in the handshake and
- *       X509_check_host on the leaf. Prints user+sys CPU per completed handshake.
+ *       X509_check_host on the leaf. --groups sets the supported groups (and so the key
+ *       shares: OpenSSL 3.5's default sends X25519MLKEM768 and X25519, 3.0's X25519
+ *       only). Prints user+sys CPU per completed handshake and the library's version.
  *
  *   mxsurvey-hsloop floor [--ecdsa N] [--rsa N] [--iterations I]
  *       The crypto a client cannot avoid, timed in this process: per TLS 1.3 ECDSA host
@@ -105,7 +107,7 @@ out:
 
 static int cmd_loop(int argc, char **argv)
 {
-	const char *ca = NULL, *file = NULL;
+	const char *ca = NULL, *file = NULL, *groups = NULL;
 	int port = 0, verify = 0, done = 0, tried = 0;
 	char line[512];
 	FILE *f;
@@ -119,15 +121,18 @@ static int cmd_loop(int argc, char **argv)
 			ca = argv[++i];
 		else if (strcmp(argv[i], "--verify") == 0)
 			verify = 1;
+		else if (strcmp(argv[i], "--groups") == 0 && i + 1 < argc)
+			groups = argv[++i];
 		else
 			file = argv[i];
 	}
 	if (port <= 0 || file == NULL || (f = fopen(file, "r")) == NULL) {
-		fprintf(stderr, "usage: mxsurvey-hsloop loop --port P [--ca-file CA] [--verify] TARGETS\n");
+		fprintf(stderr, "usage: mxsurvey-hsloop loop --port P [--ca-file CA] [--verify] [--groups LIST] TARGETS\n");
 		return 2;
 	}
 	ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL || (verify && (ca == NULL || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1))) {
+	if (ctx == NULL || (verify && (ca == NULL || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)) ||
+	    (groups != NULL && SSL_CTX_set1_groups_list(ctx, groups) != 1)) {
 		fprintf(stderr, "cannot set up the SSL_CTX\n");
 		return 1;
 	}
@@ -144,8 +149,8 @@ static int cmd_loop(int argc, char **argv)
 	}
 	fclose(f);
 	c0 = cpu_now() - c0;
-	printf("{\"tried\":%d,\"handshakes\":%d,\"cpu_s\":%.4f,\"ms_per_handshake\":%.4f}\n", tried, done, c0,
-	       done ? 1000 * c0 / done : 0.0);
+	printf("{\"tried\":%d,\"handshakes\":%d,\"cpu_s\":%.4f,\"ms_per_handshake\":%.4f,\"openssl\":\"%s\"}\n",
+	       tried, done, c0, done ? 1000 * c0 / done : 0.0, OpenSSL_version(OPENSSL_VERSION));
 	SSL_CTX_free(ctx);
 	return 0;
 }
