@@ -285,13 +285,31 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 		f = copy_if(c, "stage_domain_mx", rowconv_domain_mx_columns, &b->bufs.domain_mx,
 		            b->bufs.domain_mx.len ? 1 : 0, err, errlen);
 	if (f == PGF_OK && b->bufs.n_domains > 0) {
-		if (asprintf(&sql,
-		             "WITH ins AS (INSERT INTO domains (%s) SELECT DISTINCT ON (domain) %s "
-		             "FROM stage_domains ON CONFLICT DO NOTHING RETURNING 1) "
+		/*
+		 * Names are stored once for all scans (dns_names), the rows hold their ids. Only
+		 * names not stored yet are inserted (an insert that meets the name anyway, from
+		 * a batch in flight on another connection, waits for it and adds nothing), in
+		 * name order, so two batches adding the same names never wait on each other in
+		 * a cycle. The rows are inserted by the next statements, which see those names.
+		 */
+		f = pg_exec_class(c,
+		                  "INSERT INTO dns_names (name) SELECT x.name FROM ("
+		                  "SELECT domain AS name FROM stage_domains"
+		                  " UNION SELECT domain FROM stage_domain_mx"
+		                  " UNION SELECT host FROM stage_domain_mx) x"
+		                  " WHERE NOT EXISTS (SELECT 1 FROM dns_names n WHERE n.name = x.name)"
+		                  " ORDER BY x.name ON CONFLICT (name) DO NOTHING",
+		                  err, errlen);
+		if (f == PGF_OK &&
+		    asprintf(&sql,
+		             "WITH ins AS (INSERT INTO scan_domains (scan_id, domain_id, %s)"
+		             " SELECT DISTINCT ON (s.domain) s.scan_id, n.id, %s"
+		             " FROM stage_domains s JOIN dns_names n ON n.name = s.domain"
+		             " ORDER BY s.domain ON CONFLICT DO NOTHING RETURNING 1) "
 		             "SELECT count(*) FROM ins",
-		             rowconv_domains_columns, rowconv_domains_columns) < 0) {
+		             rowconv_domains_rest, rowconv_domains_rest) < 0) {
 			f = PGF_OTHER;
-		} else {
+		} else if (f == PGF_OK) {
 			vals[0] = 0;
 			f = query_counts(c, sql, vals, 1, err, errlen);
 			free(sql);
@@ -299,9 +317,12 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 		}
 		if (f == PGF_OK) {
 			if (asprintf(&sql,
-			             "INSERT INTO domain_mx (%s) SELECT DISTINCT ON (domain, host) %s "
-			             "FROM stage_domain_mx ON CONFLICT DO NOTHING",
-			             rowconv_domain_mx_columns, rowconv_domain_mx_columns) < 0) {
+			             "INSERT INTO scan_mx (scan_id, domain_id, host_id, %s)"
+			             " SELECT DISTINCT ON (s.domain, s.host) s.scan_id, dn.id, hn.id, %s"
+			             " FROM stage_domain_mx s JOIN dns_names dn ON dn.name = s.domain"
+			             " JOIN dns_names hn ON hn.name = s.host"
+			             " ORDER BY s.domain, s.host ON CONFLICT DO NOTHING",
+			             rowconv_domain_mx_rest, rowconv_domain_mx_rest) < 0) {
 				f = PGF_OTHER;
 			} else {
 				f = pg_exec_class(c, sql, err, errlen);

@@ -17,13 +17,18 @@ const char *const rowconv_kind_names[ROWCONV_KIND_LAST] = {
 	[ROWCONV_NOMEM] = "nomem",
 };
 
-const char rowconv_domains_columns[] =
-	"scan_id, domain, rank, status, dnssec, mta_sts_txt, mta_sts_id, mta_sts_status, "
-	"mta_sts_error, mta_sts_dnssec, mta_sts_policy_status, mta_sts_mode, mta_sts_max_age, "
-	"mta_sts_mx, mta_sts_mx_match, mta_sts_policy_error, tlsrpt_txt, tlsrpt_rua, "
-	"tlsrpt_status, tlsrpt_error, tlsrpt_dnssec, extra";
-const char rowconv_domain_mx_columns[] =
-	"scan_id, domain, host, pref, cname, status, addrs, tlsa, tlsa_dnssec, tlsa_status";
+/* The staging tables' columns (the domains and domain_mx views'); the stored rows hold
+ * the names as ids (scan_domains, scan_mx) and the rest as is. */
+#define DOMAINS_REST \
+	"rank, status, dnssec, mta_sts_txt, mta_sts_id, mta_sts_status, mta_sts_error, " \
+	"mta_sts_dnssec, mta_sts_policy_status, mta_sts_mode, mta_sts_max_age, mta_sts_mx, " \
+	"mta_sts_mx_match, mta_sts_policy_error, tlsrpt_txt, tlsrpt_rua, tlsrpt_status, " \
+	"tlsrpt_error, tlsrpt_dnssec, extra"
+#define DOMAIN_MX_REST "pref, cname, status, addrs, tlsa, tlsa_dnssec, tlsa_status"
+const char rowconv_domains_columns[] = "scan_id, domain, " DOMAINS_REST;
+const char rowconv_domains_rest[] = DOMAINS_REST;
+const char rowconv_domain_mx_columns[] = "scan_id, domain, host, " DOMAIN_MX_REST;
+const char rowconv_domain_mx_rest[] = DOMAIN_MX_REST;
 const char rowconv_rejects_columns[] = "scan_id, raw, error";
 
 struct rowconv *rowconv_new(void)

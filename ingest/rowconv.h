@@ -62,8 +62,11 @@ enum rowconv_kind rowconv_line(struct rowconv *rc, int64_t scan_id, const char *
 /* Column lists of the COPY statements, matching the order rowconv writes. */
 extern const char rowconv_results_columns[];
 extern const char rowconv_certs_columns[];
-extern const char rowconv_domains_columns[];
+extern const char rowconv_domains_columns[];   /* the staging tables' (names as text) */
 extern const char rowconv_domain_mx_columns[];
+/* The columns after the names, the same in staging and in scan_domains / scan_mx. */
+extern const char rowconv_domains_rest[];
+extern const char rowconv_domain_mx_rest[];
 extern const char rowconv_names_columns[];
 /* "v = excluded.v, ..." for every result_names column but the key (an upsert's SET). */
 extern const char rowconv_names_update[];

@@ -135,8 +135,8 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
 	char sql[256], err[256];
 	int64_t t0 = mxs_mono_ms();
 
-	snprintf(sql, sizeof(sql), "ANALYZE results_s%" PRId64 ", domains_s%" PRId64
-	         ", domain_mx_s%" PRId64 ", results, domains, domain_mx", id, id, id);
+	snprintf(sql, sizeof(sql), "ANALYZE results_s%" PRId64 ", scan_domains_s%" PRId64
+	         ", scan_mx_s%" PRId64 ", results, scan_domains, scan_mx, dns_names", id, id, id);
 	if (pg_exec(c, sql, err, sizeof(err)) != 0)
 		mxs_warn("db", "analyze after scan %" PRId64 ": %s", id, err);
 	else
@@ -153,7 +153,7 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
  */
 static void reindex_scan(PGconn *c, int64_t id)
 {
-	static const char *const parts[] = { "results_s", "domains_s", "domain_mx_s" };
+	static const char *const parts[] = { "results_s", "scan_domains_s", "scan_mx_s" };
 	char sql[128], err[256];
 	int64_t t0 = mxs_mono_ms();
 
