@@ -250,6 +250,23 @@ class Views(unittest.TestCase):
             self.assertEqual(stored, self.rates("SELECT * FROM mxs_rates_live(%(s)s)", scan))
             self.assertEqual(stored, self.rates("SELECT metric, level, rule, bucket, n_denom, n"
                                                 " FROM v_rates WHERE scan_id = %(s)s", scan))
+            # and the domain-side views' rows (migration 0016), equal to what the live
+            # functions compute from the rows
+            for table, cols, live in (
+                    ("scan_mail_domains", "bucket, n_domains, n_with_mx, n_reachable", "mxs_mail_domains_live"),
+                    ("scan_tls_versions", "level, code, n", "mxs_tls_versions_live"),
+                    ("scan_downgrade", "bucket, protection, n, n_denom", "mxs_downgrade_live"),
+                    ("scan_tlsrpt", "bucket, n, n_denom", "mxs_tlsrpt_live")):
+                stored = self.rates("SELECT %s FROM %s WHERE scan_id = %%(s)s" % (cols, table), scan)
+                self.assertEqual(stored, self.rates("SELECT * FROM %s(%%(s)s)" % live, scan), table)
+        self.assertEqual([len(self.rates("SELECT * FROM scan_mail_domains WHERE scan_id = %(s)s", s))
+                          for s in (self.s1, self.s2)], [6, 0])
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM scan_rollups WHERE domain_rows"), "2")
+        # the views read the stored rows now: the same numbers as test_mail_domains,
+        # test_downgrade_protection and test_versions_ciphers_kex read live
+        self.test_mail_domains()
+        self.test_downgrade_protection()
+        self.test_versions_ciphers_kex()
 
     def test_rates_equal_plain_aggregation(self):
         """The bit-pattern counting of mxs_rates_live equals counting the per-metric rows
