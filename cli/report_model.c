@@ -187,8 +187,12 @@ static const struct section_spec specs[] = {
 	{ "protection", "Downgrade protection and TLSRPT (domains)",
 	  "mail domains (domains with an MX host)",
 	  CHART_BARS, 0, { 2, -1 }, 0,
-	  "SELECT protection, n, pct FROM v_downgrade_protection WHERE scan_id = $1 AND bucket = 'all'"
-	  " UNION ALL SELECT 'tlsrpt published', n, pct FROM v_tlsrpt WHERE scan_id = $1 AND bucket = 'all'" },
+	  /* in the classes' order, TLSRPT last: the view's rows come in no set order */
+	  "SELECT protection, n, pct FROM ("
+	  " SELECT protection, n, pct, 0 AS k FROM v_downgrade_protection WHERE scan_id = $1 AND bucket = 'all'"
+	  " UNION ALL SELECT 'tlsrpt published', n, pct, 1 FROM v_tlsrpt WHERE scan_id = $1 AND bucket = 'all'"
+	  ") x ORDER BY k, array_position(ARRAY['dane', 'mta-sts-enforce', 'mta-sts-enforce-mismatch',"
+	  " 'mta-sts-testing', 'none'], protection)" },
 	{ "change", "Change against the compared scan", "addresses with a result in both scans (n_both)",
 	  CHART_NONE, 0, { -1 }, NEEDS_COMPARE,
 	  "SELECT change, n, n_both FROM mxs_change_summary($2::bigint, $1::bigint) ORDER BY change" },
