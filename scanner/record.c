@@ -91,6 +91,7 @@ void mxs_record_free(struct mxs_record *r)
 	free(r->mangled_starttls);
 	for (size_t i = 0; i < r->ntranscript; i++)
 		free(r->transcript[i].data);
+	free(r->transcript);
 	mxs_record_init(r);
 }
 
@@ -114,6 +115,16 @@ void mxs_record_transcript(struct mxs_record *r, char dir, bool tls, int64_t t_m
 
 	if (!r->keep_transcript || r->ntranscript >= MXS_TRANSCRIPT_MAX)
 		return;
+	if (r->ntranscript == r->captranscript) {
+		size_t cap = r->captranscript ? r->captranscript * 2 : 8;
+		if (cap > MXS_TRANSCRIPT_MAX)
+			cap = MXS_TRANSCRIPT_MAX;
+		e = realloc(r->transcript, cap * sizeof(*e));
+		if (e == NULL)
+			return;
+		r->transcript = e;
+		r->captranscript = cap;
+	}
 	e = &r->transcript[r->ntranscript];
 	e->truncated = len > MXS_TRANSCRIPT_DATA_MAX;
 	e->data = mxs_esc_encode(data, e->truncated ? MXS_TRANSCRIPT_DATA_MAX : len, NULL);

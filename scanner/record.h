@@ -148,8 +148,10 @@ struct mxs_record {
 	long plaintext_after_starttls;
 	int64_t timing[MXS_T_LAST]; /* -1 when not reached */
 	bool keep_transcript;
-	struct mxs_transcript_ent transcript[MXS_TRANSCRIPT_MAX];
-	size_t ntranscript;
+	/* grown as entries come (at most MXS_TRANSCRIPT_MAX): a session without a transcript,
+	 * or with a short one, does not hold room for 64 (docs/performance.md, "Memory") */
+	struct mxs_transcript_ent *transcript;
+	size_t ntranscript, captranscript;
 };
 
 void mxs_record_init(struct mxs_record *r);

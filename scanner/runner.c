@@ -38,6 +38,9 @@
 #define INJECT_WAIT_MS 2000
 /* Longest wait between retries. */
 #define RETRY_DELAY_MAX_MS (30 * 60 * 1000)
+/* Largest single read of the TLS filter: with libevent 2.1's chain header (48 bytes on
+ * 64-bit) the input buffer's chain is 1 KiB, not 32 (see start_tls). */
+#define TLS_READ_CHUNK 976
 
 const char *const session_state_names[ST_LAST] = {
 	[ST_CONNECT] = "connect",
@@ -316,6 +319,15 @@ static void start_tls(struct session *s)
 	bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
 	bufferevent_setcb(tb, on_read, NULL, on_event, s);
 	bufferevent_setwatermark(tb, EV_READ, 0, 4 * s->proto->line_max);
+	/*
+	 * The TLS filter reserves room for its largest single read in the input buffer
+	 * before each SSL_read, and keeps it while the connection idles: libevent's default,
+	 * 16 KiB, plus the chain's header rounds up to a 32 KiB chain per connection, the
+	 * largest item of a held connection (docs/performance.md, "Memory"). A read of
+	 * TLS_READ_CHUNK fits a 1 KiB chain (a reply line of EHLO's usually fits one);
+	 * longer data takes more reads of what OpenSSL already holds, not more bytes.
+	 */
+	bufferevent_set_max_single_read(tb, TLS_READ_CHUNK);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	set_state(s, ST_HANDSHAKE, 0);
 }
