@@ -12,7 +12,9 @@ Writes into DIR (incrementally; memory stays small at 1,000,000 domains):
                   domains are simply absent)
   fleet.test.zone the MX hosts (single labels under fleet.test, so the fleet's
                   `*.fleet.test` leaf certificates match them) with A records in
-                  127.0.0.0/8, and the implicit-MX domains (an A record, no MX)
+                  127.0.0.0/8 (the tail from 127.64.0.0 on, one address per own MX
+                  host: up to about 25 M domains), and the implicit-MX domains (an A
+                  record, no MX)
   expected.json   expected numbers per view (see expected_views() for which)
   world.json      parameters and counts (written last: its presence marks a complete world)
 
@@ -53,6 +55,7 @@ VERSION = 3  # bump when the world's shape or expected.json's format changes
 
 PROVIDER_NET = (127 << 24) | (63 << 16)     # 127.63.0.0/16: provider addresses
 TAIL_BASE = (127 << 24) | (64 << 16)        # 127.64.0.0+: one address per own MX host
+TAIL_END = (128 << 24)                      # up to 127.255.255.255 (12.5 M addresses)
 
 LARGE = [  # (share, mx1 behaviour, mx2 behaviour); None: whatever the mix gives
     (0.17, "starttls-ecdsa", "starttls-ecdsa"),
@@ -381,7 +384,9 @@ def generate(n, seed, out, build, customer_names=0.0):
             plan.append((rank, "ok", tuple(mxs)))
     for f in (fd, fw, ff):
         f.close()
-    assert next_tail < (1 << 22), "too many tail addresses for 127.64.0.0/10"
+    # the tail runs on in address order from 127.64.0.0, past 127.127.255.255 above about
+    # 8 M domains: the same addresses as before for every smaller world
+    assert TAIL_BASE + next_tail <= TAIL_END, "too many tail addresses for 127.64.0.0-127.255.255.255"
     tr.load_tail(next_tail)
     exp = expected_views(plan, hosts, tr)
     meta = {"version": VERSION, "domains": n, "seed": seed, "fleet_seed": seed,

@@ -63,11 +63,27 @@ static size_t find_slot(const struct addr_key *keys, size_t cap, const struct ad
 	return i;
 }
 
+/*
+ * Rehash into twice the capacity; a drop_zero map whose non-zero entries fill at most a
+ * quarter of it rehashes those alone at the same capacity instead.
+ */
 static int grow(struct addrmap *m)
 {
-	size_t cap = m->cap ? m->cap * 2 : 1024;
-	struct addr_key *keys = calloc(cap, sizeof(*keys));
-	int32_t *vals = calloc(cap, sizeof(*vals));
+	size_t cap = m->cap ? m->cap * 2 : 1024, live = 0;
+	struct addr_key *keys;
+	int32_t *vals;
+	bool skip_zero = false;
+
+	if (m->drop_zero && m->cap > 0) {
+		for (size_t i = 0; i < m->cap; i++)
+			live += m->keys[i].family != 0 && m->vals[i] != 0;
+		if (live * 4 <= m->cap) {
+			cap = m->cap;
+			skip_zero = true;
+		}
+	}
+	keys = calloc(cap, sizeof(*keys));
+	vals = calloc(cap, sizeof(*vals));
 
 	if (keys == NULL || vals == NULL) {
 		free(keys);
@@ -75,7 +91,7 @@ static int grow(struct addrmap *m)
 		return -1;
 	}
 	for (size_t i = 0; i < m->cap; i++) {
-		if (m->keys[i].family == 0)
+		if (m->keys[i].family == 0 || (skip_zero && m->vals[i] == 0))
 			continue;
 		size_t j = find_slot(keys, cap, &m->keys[i]);
 		keys[j] = m->keys[i];
@@ -86,6 +102,8 @@ static int grow(struct addrmap *m)
 	m->keys = keys;
 	m->vals = vals;
 	m->cap = cap;
+	if (skip_zero)
+		m->n = live;
 	return 0;
 }
 

@@ -2,11 +2,14 @@
  * Open-addressing hash map from an address key (family, 16 address bytes, port) to a
  * counter. Used for connections in flight per address and per network, and for the set
  * of addresses already scanned. Entries are never removed (a counter drops to zero), so
- * memory grows with the number of distinct keys: about 32 bytes each.
+ * memory grows with the number of distinct keys: about 32 bytes each; a map whose zero
+ * means "absent" (drop_zero: the connection counters) leaves its zero entries out when it
+ * would grow, so it holds about as many keys as are in use at once.
  */
 #ifndef MXS_ADDRMAP_H
 #define MXS_ADDRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -22,6 +25,7 @@ struct addrmap {
 	struct addr_key *keys;
 	int32_t *vals;
 	size_t n, cap;
+	bool drop_zero;   /* a zero counter is as good as no entry: forgotten when it would grow */
 };
 
 /*

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "blocklist.h"
+#include "chainstore.h"
 #include "engine.h"
 #include "log.h"
 #include "timeutil.h"
@@ -797,6 +798,8 @@ struct mxs_scanner *mxs_scanner_new(struct event_base *base, const struct mxs_sc
 	LIST_INIT(&sc->active);
 	addrmap_init(&sc->per_ip);
 	addrmap_init(&sc->per_net);
+	/* connections per address and per network: only the counters in use need keeping */
+	sc->per_ip.drop_zero = sc->per_net.drop_zero = true;
 	addrmap_init(&sc->seen);
 	if (sc->o.concurrency < 1)
 		sc->o.concurrency = 1;
@@ -816,6 +819,10 @@ struct mxs_scanner *mxs_scanner_new(struct event_base *base, const struct mxs_sc
 	}
 	if (tls_client_init(&sc->tls, sc->o.profile, sc->o.ca_file, err, errlen) < 0)
 		goto fail;
+	if ((sc->chains = chainstore_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	sc->bl = mxs_blocklist_new();
 	if (sc->bl == NULL || (sc->o.default_blocklist && mxs_blocklist_add_defaults(sc->bl) < 0)) {
 		snprintf(err, errlen, "cannot build the blocklist");
@@ -866,7 +873,12 @@ void mxs_scanner_free(struct mxs_scanner *sc)
 	addrmap_free(&sc->per_net);
 	addrmap_free(&sc->seen);
 	legacy_free_all(sc);
+	if (sc->chains != NULL && chainstore_refs(sc->chains) > 0)
+		mxs_info("scan", "plan_chains plans=%zu kept=%llu distinct=%zu bytes=%llu", sc->nplans,
+			 (unsigned long long)chainstore_refs(sc->chains), chainstore_count(sc->chains),
+			 (unsigned long long)chainstore_bytes(sc->chains));
 	plan_free_all(sc);
+	chainstore_free(sc->chains);
 	if (sc->pump_ev)
 		event_free(sc->pump_ev);
 	if (sc->rate_ev)

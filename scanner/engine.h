@@ -82,6 +82,7 @@ struct mxs_scanner {
 	struct addrmap per_ip, per_net, seen;  /* seen: address -> plan index + 1, -1 resumed */
 	struct addr_plan **plans;     /* one per address admitted */
 	size_t nplans, capplans;
+	struct chainstore *chains;    /* the plans' chains, one copy per distinct chain */
 	LIST_HEAD(, session) active;  /* sessions with or waiting for a connection */
 	size_t inflight, waiting;
 	uint64_t next_id;

@@ -35,6 +35,7 @@ static void plan_end(struct mxs_scanner *sc, struct addr_plan *p)
 /* Queue the probe of the next question, or end the plan. */
 static void next(struct mxs_scanner *sc, int plan)
 {
+	char ipbuf[64];
 	struct addr_plan *p = sc->plans[plan];
 	struct legacy_plan *lp = p->legacy;
 	struct mxs_target *t;
@@ -55,10 +56,10 @@ static void next(struct mxs_scanner *sc, int plan)
 		lp->queued = false;
 		goto oom;
 	}
-	mxs_debug("scan", "legacy ip=%s question=%s", p->ip, legacy_q_names[q]);
+	mxs_debug("scan", "legacy ip=%s question=%s", plan_ip(p, ipbuf, sizeof(ipbuf)), legacy_q_names[q]);
 	return;
 oom:
-	mxs_warn("scan", "no memory for a legacy probe of %s: its record goes out as it is", p->ip);
+	mxs_warn("scan", "no memory for a legacy probe of %s: its record goes out as it is", plan_ip(p, ipbuf, sizeof(ipbuf)));
 	lp->run.stopped = true;
 	plan_end(sc, p);
 }
@@ -98,6 +99,7 @@ bool legacy_hold(struct mxs_scanner *sc, struct session *s)
 
 void legacy_probe_done(struct mxs_scanner *sc, struct session *s)
 {
+	char ipbuf[64];
 	int plan = s->tgt.plan - 1;
 	struct addr_plan *p = sc->plans[plan];
 	struct legacy_plan *lp = p->legacy;
@@ -119,7 +121,7 @@ void legacy_probe_done(struct mxs_scanner *sc, struct session *s)
 		legacy_answer(&lp->run, q, &s->reader->ans);
 	}
 	mxs_debug("scan", "legacy ip=%s question=%s answer=%d version=0x%04x suite=0x%04x alert=%d why=\"%s\"",
-		  p->ip, legacy_q_names[q], s->reader ? (int)s->reader->ans.kind : -1,
+		  plan_ip(p, ipbuf, sizeof(ipbuf)), legacy_q_names[q], s->reader ? (int)s->reader->ans.kind : -1,
 		  s->reader ? s->reader->ans.version : 0, s->reader ? s->reader->ans.suite : 0,
 		  s->reader ? s->reader->ans.alert : 0,
 		  s->reader && s->reader->ans.why ? s->reader->ans.why : "");

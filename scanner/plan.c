@@ -1,9 +1,11 @@
 /* Probe plans per address (plan.h): names, first probe, follow-up SNI probes, verdicts. */
 #include "plan.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chainstore.h"
 #include "engine.h"
 #include "log.h"
 
@@ -25,13 +27,37 @@ static struct mxs_tlsa *tlsa_copy(const struct mxs_tlsa *src, size_t n)
 	return t;
 }
 
-static void name_free(struct plan_name *n)
+/*
+ * A name's verdict is out: its TLSA records and domains are read by nothing after it
+ * (a plan lives for the whole run; only the name itself is compared again).
+ */
+static void name_judged(struct plan_name *n)
 {
-	free(n->name);
+	n->judged = true;
 	for (size_t i = 0; i < n->ntlsa; i++)
 		free(n->tlsa[i].data);
 	free(n->tlsa);
+	n->tlsa = NULL;
+	n->ntlsa = 0;
 	strv_free(&n->domains);
+}
+
+static void name_free(struct plan_name *n)
+{
+	name_judged(n);
+	free(n->name);
+}
+
+/* Keep the first probe's chain (s->chain passes to the plan's store); false when it had one and no memory. */
+static bool keep_chain(struct mxs_scanner *sc, struct addr_plan *p, struct session *s)
+{
+	bool had = s->chain != NULL;
+
+	p->chain = chainstore_put(sc->chains, s->chain, s->chain_len);
+	p->chain_len = p->chain != NULL ? s->chain_len : 0;
+	s->chain = NULL;
+	s->chain_len = 0;
+	return p->chain != NULL || !had;
 }
 
 /* Append t's name (t->mx) to the plan; its index, or -1 when out of memory. */
@@ -59,6 +85,18 @@ static int add_name(struct addr_plan *p, const struct mxs_target *t)
 	return (int)p->nnames++;
 }
 
+const char *plan_ip(const struct addr_plan *p, char *buf, size_t len)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&p->sa;
+
+	buf[0] = '\0';
+	if (p->sa.sin6_family == AF_INET)
+		inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, &p->sa.sin6_addr, buf, (socklen_t)len);
+	return buf;
+}
+
 int plan_new(struct mxs_scanner *sc, const struct mxs_target *t)
 {
 	struct addr_plan *p;
@@ -73,9 +111,12 @@ int plan_new(struct mxs_scanner *sc, const struct mxs_target *t)
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -1;
-	p->sa = t->sa;
+	if (t->salen > sizeof(p->sa)) {
+		free(p);
+		return -1;   /* not an IPv4 or IPv6 address: targets are never anything else */
+	}
+	memcpy(&p->sa, &t->sa, t->salen);
 	p->salen = t->salen;
-	memcpy(p->ip, t->ip, sizeof(p->ip));
 	p->port = t->port;
 	p->proto = t->proto;
 	p->state = PLAN_QUEUED;
@@ -109,14 +150,15 @@ static void judge(struct mxs_scanner *sc, struct addr_plan *p, size_t i, const c
 		  const char *sni, enum mxs_outcome o, const unsigned char *chain, size_t len)
 {
 	struct plan_name *n = &p->names[i];
+	char ip[64];
 	struct mxs_name_verdict v = {
-		.ip = p->ip, .port = p->port, .name = n->name, .domains = &n->domains,
+		.ip = plan_ip(p, ip, sizeof(ip)), .port = p->port, .name = n->name, .domains = &n->domains,
 		.guessed = n->guessed, .probe = probe, .sni = sni, .outcome = o,
 	};
 
 	tls_client_judge(&sc->tls, chain, len, n->name, n->tlsa, n->ntlsa, n->tlsa_dnssec, &v);
 	engine_emit_name(sc, &v);
-	n->judged = true;
+	name_judged(n);
 }
 
 struct mxs_target *plan_target(struct mxs_scanner *sc, int plan, const char *name)
@@ -126,9 +168,9 @@ struct mxs_target *plan_target(struct mxs_scanner *sc, int plan, const char *nam
 
 	if (t == NULL)
 		return NULL;
-	t->sa = p->sa;
+	memcpy(&t->sa, &p->sa, p->salen);
 	t->salen = p->salen;
-	memcpy(t->ip, p->ip, sizeof(t->ip));
+	plan_ip(p, t->ip, sizeof(t->ip));
 	t->port = p->port;
 	t->proto = p->proto; /* the same service: an imaps address is asked in imaps again */
 	t->plan = plan + 1;
@@ -142,6 +184,7 @@ struct mxs_target *plan_target(struct mxs_scanner *sc, int plan, const char *nam
 /* A follow-up probe of the plan's address sending name i in SNI, with i's TLSA records. */
 static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
 {
+	char ipbuf[64];
 	struct addr_plan *p = sc->plans[plan];
 	struct plan_name *n = &p->names[i];
 	struct mxs_target *t = plan_target(sc, plan, n->name);
@@ -166,7 +209,7 @@ static void queue_sni_probe(struct mxs_scanner *sc, int plan, size_t i)
 oom:
 	/* The name still gets a verdict: the first probe's certificate. */
 	mxs_warn("scan", "no memory for the SNI probe of %s on %s: judged on the first certificate",
-		 n->name, p->ip);
+		 n->name, plan_ip(p, ipbuf, sizeof(ipbuf)));
 	n->sni_queued = false;
 	judge(sc, p, i, "address", p->sni >= 0 ? p->names[p->sni].name : NULL, p->outcome, p->chain,
 	      p->chain_len);
@@ -202,6 +245,7 @@ static int queue_refetch(struct mxs_scanner *sc, int plan)
 /* The plan's first probe is done: every name not judged yet gets its verdict or its probe. */
 static void settle(struct mxs_scanner *sc, int plan)
 {
+	char ipbuf[64];
 	struct addr_plan *p = sc->plans[plan];
 	const char *sni = p->sni >= 0 ? p->names[p->sni].name : NULL;
 
@@ -210,7 +254,7 @@ static void settle(struct mxs_scanner *sc, int plan)
 			continue;
 		/* The first target's name: its verdict is the result record's (tls.name_match, tls.dane). */
 		if (i == 0 && p->first_named) {
-			p->names[i].judged = true;
+			name_judged(&p->names[i]);
 			continue;
 		}
 		if (needs_sni(sc, p, i))
@@ -222,7 +266,7 @@ static void settle(struct mxs_scanner *sc, int plan)
 			if (queue_refetch(sc, plan) == 0)
 				continue;
 			mxs_warn("scan", "no memory to fetch the certificate of %s again: %s judged without it",
-				 p->ip, p->names[i].name);
+				 plan_ip(p, ipbuf, sizeof(ipbuf)), p->names[i].name);
 			judge(sc, p, i, "address", sni, MXS_OUT_LOCAL_ERROR, NULL, 0);
 		} else
 			judge(sc, p, i, "address", sni, p->outcome, p->chain, p->chain_len);
@@ -287,6 +331,7 @@ void plan_undialled(struct mxs_scanner *sc, int plan, enum mxs_outcome o)
 
 void plan_probe_done(struct mxs_scanner *sc, struct session *s)
 {
+	char ipbuf[64];
 	int plan = s->tgt.plan - 1;
 	struct addr_plan *p = sc->plans[plan];
 
@@ -295,10 +340,8 @@ void plan_probe_done(struct mxs_scanner *sc, struct session *s)
 		p->refetching = false;
 		p->resumed_tls = false;
 		p->outcome = s->rec.outcome;
-		p->chain = s->chain;
-		p->chain_len = s->chain_len;
-		s->chain = NULL;
-		s->chain_len = 0;
+		if (!keep_chain(sc, p, s))
+			mxs_warn("scan", "no memory to keep the certificate of %s: names judged without it", plan_ip(p, ipbuf, sizeof(ipbuf)));
 		settle(sc, plan);
 		return;
 	}
@@ -313,10 +356,8 @@ void plan_probe_done(struct mxs_scanner *sc, struct session *s)
 	p->outcome = s->rec.outcome;
 	/* The first probe sent the target's name: the plan's first name, when it had one. */
 	p->sni = s->tgt.mx != NULL && p->nnames > 0 ? 0 : -1;
-	p->chain = s->chain;
-	p->chain_len = s->chain_len;
-	s->chain = NULL;
-	s->chain_len = 0;
+	if (!keep_chain(sc, p, s))
+		mxs_warn("scan", "no memory to keep the certificate of %s: names judged without it", plan_ip(p, ipbuf, sizeof(ipbuf)));
 	settle(sc, plan);
 }
 
@@ -327,7 +368,7 @@ void plan_free_all(struct mxs_scanner *sc)
 		for (size_t i = 0; i < p->nnames; i++)
 			name_free(&p->names[i]);
 		free(p->names);
-		free(p->chain);
+		chainstore_release(sc->chains, p->chain, p->chain_len);
 		free(p);
 	}
 	free(sc->plans);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "outcome.h"
@@ -35,9 +36,12 @@ struct plan_name {
 enum plan_state { PLAN_QUEUED, PLAN_RUNNING, PLAN_DONE };
 
 struct addr_plan {
-	struct sockaddr_storage sa;
+	/*
+	 * The target's socket address, salen bytes of it (IPv4 or IPv6: a sockaddr_in6 holds
+	 * both; a plan lives for the whole run, one per address, so no sockaddr_storage).
+	 */
+	struct sockaddr_in6 sa;
 	socklen_t salen;
-	char ip[64];
 	int port;
 	const struct mxs_proto *proto; /* the first target's own protocol (NULL: the scan's) */
 	enum plan_state state;
@@ -47,7 +51,8 @@ struct addr_plan {
 	enum mxs_outcome outcome;
 	int sni;                  /* index in names, -1: no name was sent */
 	bool first_named;         /* names[0] came with the first target: the result record judges it */
-	unsigned char *chain;     /* DER, leaf first; NULL: no TLS */
+	/* DER, leaf first, held in sc->chains (one copy per distinct chain); NULL: no TLS */
+	const unsigned char *chain;
 	size_t chain_len;
 	struct legacy_plan *legacy; /* the legacy probes, while they run (legacy_plan.c) */
 	/*
@@ -63,6 +68,8 @@ struct mxs_scanner;
 struct mxs_target;
 struct session;
 
+/* The plan's address as text (the target's ip: inet_ntop of the address), in buf. */
+const char *plan_ip(const struct addr_plan *p, char *buf, size_t len);
 /* A new plan for t's address (t's name, if any, is its first name); its index or -1. */
 int plan_new(struct mxs_scanner *sc, const struct mxs_target *t);
 /*

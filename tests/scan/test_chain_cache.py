@@ -6,8 +6,10 @@ a chain it has seen from its cache. What must not change: two addresses serving 
 chain under different MX names get different name verdicts; an untrusted chain (self-
 signed, expired) stays untrusted, with its own error code, the second time and in the
 name lines judged on the stored chain; a trusted chain after untrusted ones is trusted.
-Every record is compared with the fleet's truth, and the scan's closing log line says
-how many chains were verified and how many verdicts came from the cache."""
+Every record is compared with the fleet's truth, and the scan's closing log lines say
+how many chains were verified and how many verdicts came from the cache, and how many
+distinct chains the probe plans keep for the run (one copy each, however many addresses
+serve it)."""
 import json
 import os
 import re
@@ -75,6 +77,11 @@ class ChainCache(unittest.TestCase):
         m = re.search(r"chain_verdicts verified=(\d+) cached=(\d+)", p.stderr)
         self.assertIsNotNone(m, p.stderr)
         self.assertEqual((int(m.group(1)), int(m.group(2))), (4, len(ORDER) - 4 + len(SECOND)))
+        # the plans keep each address's chain for names that come later, one copy per
+        # distinct chain: 11 addresses with TLS, the same four chains
+        m = re.search(r"plan_chains plans=(\d+) kept=(\d+) distinct=(\d+) bytes=(\d+)", p.stderr)
+        self.assertIsNotNone(m, p.stderr)
+        self.assertEqual([int(x) for x in m.groups()[:3]], [len(ORDER), len(ORDER), 4])
 
 
 if __name__ == "__main__":
