@@ -37,7 +37,7 @@ void batch_counts_add(struct batch_counts *to, const struct batch_counts *from)
 /* "(a, b) = ROW(excluded.a, excluded.b)" for every result column but the key. */
 static char *build_upsert_set(void)
 {
-	const char *cols = rowconv_results_columns;
+	const char *cols = rowconv_results_columns();
 	size_t n = strlen(cols);
 	char *lhs = malloc(n + 3), *rhs = malloc(n * 2 + 400);
 	char *out = NULL;
@@ -109,7 +109,10 @@ int batcher_prepare(struct batcher *b, PGconn *c, char *err, size_t errlen)
 {
 	static const char sql[] =
 		"SET synchronous_commit = on;"
-		"CREATE TEMP TABLE IF NOT EXISTS stage_results (LIKE results) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_results (LIKE result_rows) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_texts (LIKE mxs_texts) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_lists (LIKE mxs_lists) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_chains (LIKE mxs_chains) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_certs (LIKE certificates) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domains (LIKE domains) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domain_mx (LIKE domain_mx) ON COMMIT DELETE ROWS;"
@@ -117,7 +120,7 @@ int batcher_prepare(struct batcher *b, PGconn *c, char *err, size_t errlen)
 		"CREATE TEMP TABLE IF NOT EXISTS stage_rejects (scan_id bigint, raw bytea, error text)"
 		" ON COMMIT DELETE ROWS;";
 	/* certificates sent on an earlier connection may not have been committed */
-	rowconv_forget_certs(b->rc);
+	rowconv_forget_sent(b->rc);
 	return pg_exec(c, sql, err, errlen);
 }
 
@@ -147,6 +150,54 @@ static enum pg_fail copy_if(PGconn *c, const char *table, const char *cols,
 	return pg_copy(c, sql, buf->data, buf->len, err, errlen);
 }
 
+/*
+ * The values stored once (intern.h) first sent in this batch: staged, inserted in id
+ * order (two loads inserting the same values wait for each other instead of
+ * deadlocking), then checked: a stored value under the same id that differs is a
+ * collision of the 63-bit content address, a data error (the line goes to rejects).
+ */
+static enum pg_fail store_dict(struct batcher *b, PGconn *c, char *err, size_t errlen)
+{
+	const struct intern_rows *d = &b->bufs.dict;
+	static const char *const value[IK_LAST] = { "t", "l", "c" };
+	char sql[2048];
+	size_t len = 0;
+	int any = 0;
+	enum pg_fail f = PGF_OK;
+
+	for (int k = 0; k < IK_LAST && f == PGF_OK; k++)
+		f = copy_if(c, intern_stage_tables[k], intern_columns[k], &d->rows[k], d->n[k], err,
+		            errlen);
+	if (f != PGF_OK)
+		return f;
+	for (int k = 0; k < IK_LAST; k++)
+		if (d->n[k] > 0) {
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+			                        "INSERT INTO %s (%s) SELECT DISTINCT ON (id) %s FROM %s "
+			                        "ORDER BY id ON CONFLICT (id) DO NOTHING;",
+			                        intern_tables[k], intern_columns[k], intern_columns[k],
+			                        intern_stage_tables[k]);
+			any = 1;
+		}
+	if (!any)
+		return PGF_OK;
+	len += (size_t)snprintf(sql + len, sizeof(sql) - len, "SELECT 0");
+	for (int k = 0; k < IK_LAST; k++)
+		if (d->n[k] > 0)
+			len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+			                        " + (SELECT count(*) FROM %s s JOIN %s d USING (id)"
+			                        " WHERE d.%s IS DISTINCT FROM s.%s)",
+			                        intern_stage_tables[k], intern_tables[k], value[k], value[k]);
+	uint64_t bad = 0;
+	f = query_counts(c, sql, &bad, 1, err, errlen);
+	if (f == PGF_OK && bad > 0) {
+		snprintf(err, errlen, "%" PRIu64 " value(s) stored once collide with a stored value "
+		         "of the same id", bad);
+		f = PGF_DATA;
+	}
+	return f;
+}
+
 /* The results COPY, fed while the lines are converted. */
 static enum pg_fail stream_results(struct batcher *b, PGconn *c, const char *table,
                                    int64_t scan_id, const struct linevec *v, size_t from,
@@ -156,7 +207,7 @@ static enum pg_fail stream_results(struct batcher *b, PGconn *c, const char *tab
 	PGresult *r;
 	enum pg_fail f = PGF_OK;
 
-	if (asprintf(&sql, "COPY %s (%s) FROM STDIN", table, rowconv_results_columns) < 0) {
+	if (asprintf(&sql, "COPY %s (%s) FROM STDIN", table, rowconv_results_columns()) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return PGF_OTHER;
 	}
@@ -248,7 +299,7 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 		             "RETURNING (xmax = 0) AS fresh) "
 		             "SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) "
 		             "FROM ins",
-		             part, rowconv_results_columns, rowconv_results_columns, interrupted,
+		             part, rowconv_results_columns(), rowconv_results_columns(), interrupted,
 		             b->upsert_set, interrupted, interrupted) < 0) {
 			snprintf(err, errlen, "out of memory");
 			f = PGF_OTHER;
@@ -278,6 +329,8 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 			k.certs_new = vals[0];
 		}
 	}
+	if (f == PGF_OK)
+		f = store_dict(b, c, err, errlen);
 	if (f == PGF_OK)
 		f = copy_if(c, "stage_domains", rowconv_domains_columns, &b->bufs.domains,
 		            b->bufs.n_domains, err, errlen);
@@ -391,7 +444,7 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 		if (PQstatus(c) == CONNECTION_OK)
 			pg_exec(c, "ROLLBACK", ignore, sizeof(ignore));
 		/* certificates marked as sent in this transaction were not stored */
-		rowconv_forget_certs(b->rc);
+		rowconv_forget_sent(b->rc);
 		return f;
 	}
 	batch_counts_add(out, &k);
@@ -415,7 +468,7 @@ enum pg_fail batcher_commit_wait(struct batcher *b, PGconn *c, struct batch_coun
 	b->commit_pending = 0;
 	f = pg_drain_results(c, err, errlen);
 	if (f != PGF_OK) {
-		rowconv_forget_certs(b->rc);
+		rowconv_forget_sent(b->rc);
 		return f;
 	}
 	batch_counts_add(out, &b->pending);

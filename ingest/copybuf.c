@@ -207,6 +207,12 @@ void cb_array_bytea(struct copybuf *b, const unsigned char *p, size_t n)
 	b->len = (size_t)(o - b->data);
 }
 
+void cb_array_null(struct copybuf *b)
+{
+	array_sep(b);
+	copybuf_raw(b, "NULL", 4);
+}
+
 void cb_array_end(struct copybuf *b)
 {
 	putc1(b, '}');

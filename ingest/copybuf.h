@@ -42,6 +42,7 @@ void cb_bytea(struct copybuf *b, const unsigned char *p, size_t n);
 void cb_array_begin(struct copybuf *b);
 void cb_array_text(struct copybuf *b, const char *s, size_t n);
 void cb_array_bytea(struct copybuf *b, const unsigned char *p, size_t n);
+void cb_array_null(struct copybuf *b);
 void cb_array_end(struct copybuf *b);
 
 /* End the current row. */

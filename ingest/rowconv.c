@@ -38,8 +38,10 @@ struct rowconv *rowconv_new(void)
 		return NULL;
 	jtoks_init(&rc->toks);
 	copybuf_init(&rc->extra);
+	ikey_init(&rc->ikey);
 	rc->certs = certset_new(1u << 18);
-	if (rc->certs == NULL || rc_result_init(rc) != 0) {
+	rc->intern = intern_new();
+	if (rc->certs == NULL || rc->intern == NULL || rc_result_init(rc) != 0) {
 		rowconv_free(rc);
 		return NULL;
 	}
@@ -51,6 +53,8 @@ void rowconv_free(struct rowconv *rc)
 	if (rc == NULL)
 		return;
 	certset_free(rc->certs);
+	intern_free(rc->intern);
+	ikey_free(&rc->ikey);
 	jtoks_free(&rc->toks);
 	copybuf_free(&rc->extra);
 	for (int i = 0; i < RC_OBJS; i++)
@@ -58,9 +62,10 @@ void rowconv_free(struct rowconv *rc)
 	free(rc);
 }
 
-void rowconv_forget_certs(struct rowconv *rc)
+void rowconv_forget_sent(struct rowconv *rc)
 {
 	certset_clear(rc->certs);
+	intern_forget(rc->intern);
 }
 
 void rowbufs_init(struct rowbufs *r)
@@ -72,6 +77,7 @@ void rowbufs_init(struct rowbufs *r)
 	copybuf_init(&r->domain_mx);
 	copybuf_init(&r->names);
 	copybuf_init(&r->rejects);
+	intern_rows_init(&r->dict);
 }
 
 void rowbufs_reset(struct rowbufs *r)
@@ -82,6 +88,7 @@ void rowbufs_reset(struct rowbufs *r)
 	copybuf_reset(&r->domain_mx);
 	copybuf_reset(&r->names);
 	copybuf_reset(&r->rejects);
+	intern_rows_reset(&r->dict);
 	r->n_results = r->n_certs = r->n_domains = r->n_names = r->n_rejects = r->n_blank = 0;
 }
 
@@ -93,6 +100,7 @@ void rowbufs_free(struct rowbufs *r)
 	copybuf_free(&r->domain_mx);
 	copybuf_free(&r->names);
 	copybuf_free(&r->rejects);
+	intern_rows_free(&r->dict);
 }
 
 static void put_reject(struct rowbufs *out, int64_t scan_id, const char *line, size_t len,

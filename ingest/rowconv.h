@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "copybuf.h"
+#include "intern.h"
 
 /* The rows produced from a run of lines, one COPY buffer per destination table. */
 struct rowbufs {
@@ -23,6 +24,7 @@ struct rowbufs {
 	struct copybuf domain_mx;
 	struct copybuf names;
 	struct copybuf rejects;
+	struct intern_rows dict;   /* values stored once (intern.h) first sent in this batch */
 	size_t n_results;
 	size_t n_certs;
 	size_t n_domains;
@@ -52,15 +54,16 @@ struct rowconv;
 
 struct rowconv *rowconv_new(void);
 void rowconv_free(struct rowconv *rc);
-/* Forget the certificates sent: call after a transaction that carried some rolled back. */
-void rowconv_forget_certs(struct rowconv *rc);
+/* Forget the certificates and the values stored once (intern.h) sent on this connection:
+ * call after a transaction that carried some rolled back. */
+void rowconv_forget_sent(struct rowconv *rc);
 
 /* Convert one line (without its newline) for scan scan_id, appending to out. */
 enum rowconv_kind rowconv_line(struct rowconv *rc, int64_t scan_id, const char *line,
                                size_t len, struct rowbufs *out);
 
 /* Column lists of the COPY statements, matching the order rowconv writes. */
-extern const char rowconv_results_columns[];
+const char *rowconv_results_columns(void);   /* result_rows's, as written */
 extern const char rowconv_certs_columns[];
 extern const char rowconv_domains_columns[];   /* the staging tables' (names as text) */
 extern const char rowconv_domain_mx_columns[];

@@ -24,6 +24,8 @@ struct rc_key {
 
 struct rowconv {
 	struct certset *certs;        /* owned: certificates sent on this connection */
+	struct intern *intern;        /* owned: values stored once sent on this connection */
+	struct ikey ikey;             /* owned: scratch key of the value being interned */
 	struct jtoks toks;            /* owned: tokens of the current line */
 	struct copybuf extra;         /* owned: the extra object being built */
 	struct rc_key *keys[RC_OBJS]; /* owned: the keys of each object */

@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "codes.h"
+#include "esc.h"
+#include "intern.h"
 #include "record_fields.h"
 #include "rowconv_int.h"
 
@@ -60,8 +64,106 @@ enum col_id { RESULT_COLUMNS(X_ID) COL_LAST };
 static const struct column cols[] = { RESULT_COLUMNS(X_COL) };
 #define NCOLS ((int)COL_LAST)
 
-#define X_NAME(name, obj, key, kind, json) ", " #name
-const char rowconv_results_columns[] = "scan_id, ip, port" RESULT_COLUMNS(X_NAME) ", extra";
+#define X_NAME(name, obj, key, kind, json) #name,
+static const char *const col_names[] = { RESULT_COLUMNS(X_NAME) };
+
+/*
+ * How a field is stored in result_rows (migration 0014; the view results shows every
+ * field again as its own column). Repeated values are stored once (intern.h) and the row
+ * holds their id; reply lines keep their first line, which names the host, in the row.
+ */
+enum store {
+	ST_PLAIN,    /* a column of its own, as the field table says */
+	ST_LIST,     /* an array of texts as an mxs_lists id: column <name>_id */
+	ST_SPLIT,    /* reply lines: <prefix>_first text (the first line), <prefix>_rest (the
+	              * other lines as an mxs_lists id; NULL when the field is NULL) */
+	ST_CHAIN,    /* chain_id: the fingerprints as an mxs_chains id, plus certificates rows */
+	ST_GROUP,    /* first field of a group stored as one mxs_lists id (one element each) */
+	ST_MEMBER,   /* a later field of a group: no column */
+};
+
+/* The fields not stored as ST_PLAIN; groups list their fields in element order. */
+static const struct {
+	const char *field;
+	enum store store;
+	const char *column;   /* ST_SPLIT: the prefix; ST_GROUP: the id column */
+	int group;            /* ST_GROUP/ST_MEMBER: which group */
+} stores[] = {
+	{ "proto", ST_GROUP, "names_id", 0 },
+	{ "ehlo_name", ST_MEMBER, NULL, 0 },
+	{ "profile", ST_MEMBER, NULL, 0 },
+	{ "ehlo_verb", ST_MEMBER, NULL, 0 },
+	{ "ehlo_tls_verb", ST_MEMBER, NULL, 0 },
+	{ "tls_cipher", ST_GROUP, "tls_names_id", 1 },
+	{ "tls_cipher_openssl", ST_MEMBER, NULL, 1 },
+	{ "tls_kex", ST_MEMBER, NULL, 1 },
+	{ "tls_kex_group", ST_MEMBER, NULL, 1 },
+	{ "tls_sig_alg", ST_MEMBER, NULL, 1 },
+	{ "tls_verify_reason", ST_MEMBER, NULL, 1 },
+	{ "greeting_lines", ST_SPLIT, "greeting", -1 },
+	{ "ehlo_lines", ST_SPLIT, "ehlo", -1 },
+	{ "ehlo_tls_lines", ST_SPLIT, "ehlo_tls", -1 },
+	{ "ehlo_extensions", ST_LIST, "ehlo_extensions_id", -1 },
+	{ "ehlo_tls_extensions", ST_LIST, "ehlo_tls_extensions_id", -1 },
+	{ "starttls_lines", ST_LIST, "starttls_lines_id", -1 },
+	{ "auth_mechanisms", ST_LIST, "auth_mechanisms_id", -1 },
+	{ "auth_mechanisms_tls", ST_LIST, "auth_mechanisms_tls_id", -1 },
+	{ "chain_sha256", ST_CHAIN, "chain_id", -1 },
+};
+#define NSTORES (sizeof(stores) / sizeof(stores[0]))
+#define NGROUPS 2
+
+static enum store col_store[COL_LAST];
+static int col_group[COL_LAST];
+static int group_cols[NGROUPS][8];   /* the fields of each group, in element order */
+static int group_n[NGROUPS];
+static char results_columns[4096];
+static pthread_once_t stores_once = PTHREAD_ONCE_INIT;
+
+static void add_name(size_t *len, const char *a, const char *b)
+{
+	*len += (size_t)snprintf(results_columns + *len, sizeof(results_columns) - *len, ", %s%s",
+	                         a, b);
+}
+
+static void init_stores(void)
+{
+	size_t len = (size_t)snprintf(results_columns, sizeof(results_columns), "scan_id, ip, port");
+	for (int i = 0; i < NCOLS; i++) {
+		col_store[i] = ST_PLAIN;
+		col_group[i] = -1;
+		const char *column = NULL;
+		for (size_t j = 0; j < NSTORES; j++)
+			if (strcmp(stores[j].field, col_names[i]) == 0) {
+				col_store[i] = stores[j].store;
+				col_group[i] = stores[j].group;
+				column = stores[j].column;
+				if (stores[j].group >= 0)
+					group_cols[stores[j].group][group_n[stores[j].group]++] = i;
+			}
+		switch (col_store[i]) {
+		case ST_PLAIN:
+			add_name(&len, col_names[i], "");
+			break;
+		case ST_SPLIT:
+			add_name(&len, column, "_first");
+			add_name(&len, column, "_rest");
+			break;
+		case ST_MEMBER:
+			break;
+		default:
+			add_name(&len, column, "");
+			break;
+		}
+	}
+	add_name(&len, "extra", "");
+}
+
+const char *rowconv_results_columns(void)
+{
+	pthread_once(&stores_once, init_stores);
+	return results_columns;
+}
 
 const char rowconv_certs_columns[] =
 	"sha256, subject, issuer, sans, not_before, not_after, serial, key_type, key_bits, "
@@ -86,6 +188,7 @@ static int add_key(struct rowconv *rc, enum obj o, const char *name, int slot)
 int rc_result_init(struct rowconv *rc)
 {
 	int rc_ = 0;
+	pthread_once(&stores_once, init_stores);
 	for (int i = 0; i < NCOLS; i++)
 		rc_ |= add_key(rc, cols[i].obj, cols[i].key, i);
 	for (int o = 1; o < OBJ_LAST; o++)
@@ -275,10 +378,169 @@ static int cert_string(struct conv *c, size_t entry, const char *key, enum kind 
 static const char *const chain_keys[] = { "pos", "sha256", "subject", "issuer", "sans",
 	"not_before", "not_after", "serial", "key_type", "key_bits", "sig_alg" };
 
+/* An interned value's id (-1: out of memory, noted for the caller's check). */
+static void put_id(struct conv *c, struct copybuf *b, int64_t id)
+{
+	if (id < 0) {
+		c->out->results.oom = 1;
+		cb_null(b);
+	} else {
+		cb_int(b, id);
+	}
+}
+
+/* Element of an interned list in its stored form (the escape form for ESC kinds). */
+static void key_esc(struct conv *c, struct ikey *k, const char *p, size_t n)
+{
+	if (rc_valid_esc(p, n)) {
+		ikey_elem(k, p, n);
+		return;
+	}
+	size_t elen;
+	char *e = mxs_esc_encode(p, n, &elen);
+	if (e == NULL) {
+		c->out->results.oom = 1;
+		return;
+	}
+	ikey_elem(k, e, elen);
+	free(e);
+}
+
 /*
- * The chain: fingerprints as bytea[] in chain order, and a certificates row for each
- * certificate not sent before on this connection. A chain we cannot store exactly is
- * also kept whole in extra.
+ * An array of escape-form strings into k starting at element `from`; 0 when v is not an
+ * array of strings (the caller stores NULL and keeps the value in extra).
+ */
+static int key_strings(struct conv *c, struct ikey *k, size_t v, size_t from)
+{
+	const struct jt *tk = c->ts->t;
+	if (tk[v].type != JT_ARRAY)
+		return 0;
+	for (size_t e = v + 1; e < tk[v].skip; e = tk[e].skip)
+		if (tk[e].type != JT_STRING)
+			return 0;
+	size_t i = 0;
+	for (size_t e = v + 1; e < tk[v].skip; e = tk[e].skip, i++) {
+		size_t n;
+		const char *p;
+		if (i < from)
+			continue;
+		if ((p = str(c, e, &n)) == NULL)
+			return 1;
+		key_esc(c, k, p, n);
+	}
+	return 1;
+}
+
+/* ST_LIST: the array as an mxs_lists id. */
+static void put_list(struct conv *c, int col)
+{
+	struct copybuf *b = &c->out->results;
+	struct ikey *k = &c->rc->ikey;
+	size_t v = c->slot[col];
+	if (v == 0 || c->ts->t[v].type == JT_NULL) {
+		cb_null(b);
+		return;
+	}
+	ikey_begin(k, IK_LIST);
+	if (!key_strings(c, k, v, 0)) {
+		cb_null(b);
+		extra_col(c, col);
+		return;
+	}
+	put_id(c, b, intern_put(c->rc->intern, k, &c->out->dict));
+}
+
+/* The stored form of the first line of reply lines v into buf (NUL-terminated); its
+ * length, or -1 when there is none or it does not fit. */
+static long first_line(struct conv *c, size_t v, char *buf, size_t cap)
+{
+	const struct jt *tk = c->ts->t;
+	size_t n;
+	const char *p;
+	if (v == 0 || tk[v].type != JT_ARRAY || tk[v].skip == v + 1 || tk[v + 1].type != JT_STRING ||
+	    (p = str(c, v + 1, &n)) == NULL || !rc_valid_esc(p, n) || n >= cap)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/*
+ * ST_SPLIT: reply lines as the first line (in the row: it names the host) and the other
+ * lines (an mxs_lists id). NULL lines: both NULL; no lines: first NULL, rest the empty
+ * list. After TLS, a first line equal to the one before TLS is stored as a lone
+ * backslash, which no escape-form string is.
+ */
+static void put_split(struct conv *c, int col)
+{
+	struct copybuf *b = &c->out->results;
+	struct ikey *k = &c->rc->ikey;
+	const struct jt *tk = c->ts->t;
+	size_t v = c->slot[col];
+	if (v == 0 || tk[v].type == JT_NULL) {
+		cb_null(b);
+		cb_null(b);
+		return;
+	}
+	ikey_begin(k, IK_LIST);
+	if (!key_strings(c, k, v, 1)) {
+		cb_null(b);
+		cb_null(b);
+		extra_col(c, col);
+		return;
+	}
+	if (tk[v].skip == v + 1) {
+		cb_null(b);
+	} else {
+		/* the line before TLS first: str() may reuse the scratch p points into */
+		char before[512];
+		long bn = col == COL_ehlo_tls_lines
+		              ? first_line(c, c->slot[COL_ehlo_lines], before, sizeof(before)) : -1;
+		size_t n;
+		const char *p = str(c, v + 1, &n);
+		if (p == NULL)
+			cb_null(b);
+		else if (bn >= 0 && (size_t)bn == n && memcmp(before, p, n) == 0)
+			cb_text(b, "\\", 1);
+		else
+			rc_put_esc(b, p, n, 0);
+	}
+	put_id(c, b, intern_put(c->rc->intern, k, &c->out->dict));
+}
+
+/* ST_GROUP: the group's fields (texts) as one mxs_lists id; NULL when all are absent. */
+static void put_group(struct conv *c, int g)
+{
+	struct copybuf *b = &c->out->results;
+	struct ikey *k = &c->rc->ikey;
+	const struct jt *tk = c->ts->t;
+	int any = 0;
+	ikey_begin(k, IK_LIST);
+	for (int i = 0; i < group_n[g]; i++) {
+		int col = group_cols[g][i];
+		size_t v = c->slot[col], n;
+		const char *p;
+		if (v == 0 || tk[v].type == JT_NULL) {
+			ikey_null(k);
+		} else if (tk[v].type != JT_STRING || (p = str(c, v, &n)) == NULL) {
+			ikey_null(k);
+			if (tk[v].type != JT_STRING)
+				extra_col(c, col);
+		} else {
+			ikey_elem(k, p, n);
+			any = 1;
+		}
+	}
+	if (!any)
+		cb_null(b);
+	else
+		put_id(c, b, intern_put(c->rc->intern, k, &c->out->dict));
+}
+
+/*
+ * The chain: its fingerprints in chain order, stored once in mxs_chains (the row holds
+ * the id), and a certificates row for each certificate not sent before on this
+ * connection. A chain we cannot store exactly is also kept whole in extra.
  */
 static void put_chain(struct conv *c, int col)
 {
@@ -293,19 +555,19 @@ static void put_chain(struct conv *c, int col)
 		cb_null(b);
 		return;
 	}
-	/* one pass; a malformed entry rolls the field and the certificate rows back */
-	size_t mark = b->len, certmark = c->out->certs.len, ncerts = c->out->n_certs;
-	int fields = b->fields, added = 0, ok = tk[v].type == JT_ARRAY;
+	/* one pass; a malformed entry rolls the certificate rows back */
+	size_t certmark = c->out->certs.len, ncerts = c->out->n_certs;
+	int added = 0, ok = tk[v].type == JT_ARRAY;
 	int lossy = 0;
-	if (ok)
-		cb_array_begin(b);
+	struct ikey *key = &c->rc->ikey;
+	ikey_begin(key, IK_CHAIN);
 	for (size_t e = v + 1; ok && e < tk[v].skip; e = tk[e].skip) {
 		size_t h = tk[e].type == JT_OBJECT ? jt_get(c->ts, c->s, e, "sha256") : 0;
 		ok = h != 0 && tk[h].type == JT_STRING && (p = str(c, h, &n)) != NULL &&
 		     rc_parse_sha256(p, n, fp);
 		if (!ok)
 			break;
-		cb_array_bytea(b, fp, sizeof(fp));
+		ikey_elem(key, fp, sizeof(fp));
 		if (!certset_add(c->rc->certs, fp))
 			continue;
 		added = 1;
@@ -343,8 +605,6 @@ static void put_chain(struct conv *c, int col)
 		lossy |= known != all;
 	}
 	if (!ok) {
-		b->len = mark;
-		b->fields = fields;
 		c->out->certs.len = certmark;
 		c->out->n_certs = ncerts;
 		/* the set now holds fingerprints whose rows were dropped: forget them all */
@@ -354,7 +614,7 @@ static void put_chain(struct conv *c, int col)
 		extra_col(c, col);
 		return;
 	}
-	cb_array_end(b);
+	put_id(c, b, intern_put(c->rc->intern, key, &c->out->dict));
 	if (lossy)
 		extra_col(c, col);
 }
@@ -367,6 +627,22 @@ static void put_column(struct conv *c, int col)
 	const char *p;
 	int bad = 0;
 
+	switch (col_store[col]) {
+	case ST_PLAIN:
+	case ST_CHAIN:
+		break;
+	case ST_LIST:
+		put_list(c, col);
+		return;
+	case ST_SPLIT:
+		put_split(c, col);
+		return;
+	case ST_GROUP:
+		put_group(c, col_group[col]);
+		return;
+	case ST_MEMBER:
+		return;
+	}
 	switch (k->kind) {
 	case K_TEXT:
 	case K_ESC:
@@ -514,6 +790,7 @@ enum rowconv_kind rc_convert_result(struct rowconv *rc, int64_t scan_id, const c
 		out->certs.len = certmark;
 		out->n_certs = ncerts;
 		b->oom = out->certs.oom = 0;
+		/* values interned for this row stay in dict: the batch fails as a whole */
 		return ROWCONV_NOMEM;
 	}
 	out->n_results++;

@@ -9,7 +9,8 @@
 int rc_any_oom(const struct rowbufs *r)
 {
 	return r->results.oom || r->certs.oom || r->domains.oom || r->domain_mx.oom ||
-	       r->names.oom || r->rejects.oom;
+	       r->names.oom || r->rejects.oom || r->dict.rows[IK_TEXT].oom ||
+	       r->dict.rows[IK_LIST].oom || r->dict.rows[IK_CHAIN].oom;
 }
 
 static int digits(const char *s, int n)

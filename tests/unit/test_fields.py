@@ -97,6 +97,16 @@ class Fields(unittest.TestCase):
             cols.add(c)
         declared = {c for c, _ in self.fields.values() if c != "-"}
         self.assertEqual(cols - {"scan_id", "ip", "port", "extra"}, declared)
+        # since 0014 results is a view over result_rows: it shows every column still
+        views = re.findall(r"CREATE VIEW results AS\nSELECT (.*?)\nFROM result_rows", self.sql, re.S)
+        self.assertTrue(views, "no CREATE VIEW results in sql/migrations")
+        shown = []
+        for item in re.split(r",\n\t", views[-1]):
+            m = re.search(r"(?:\bAS |^r\.)([a-z_0-9]+)$", item.strip())
+            self.assertIsNotNone(m, "cannot read the view's column: %s" % item)
+            shown.append(m.group(1))
+        self.assertEqual(len(shown), len(set(shown)))
+        self.assertEqual(set(shown) - {"scan_id", "ip", "port", "extra"}, declared)
 
     def test_name_line(self):
         """The name line: writer, docs and the result_names table follow its table."""
