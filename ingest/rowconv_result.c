@@ -89,8 +89,7 @@ static const struct {
 	const char *column;   /* ST_SPLIT: the prefix; ST_GROUP: the id column */
 	int group;            /* ST_GROUP/ST_MEMBER: which group */
 } stores[] = {
-	{ "proto", ST_GROUP, "names_id", 0 },
-	{ "ehlo_name", ST_MEMBER, NULL, 0 },
+	{ "ehlo_name", ST_GROUP, "names_id", 0 },
 	{ "profile", ST_MEMBER, NULL, 0 },
 	{ "ehlo_verb", ST_MEMBER, NULL, 0 },
 	{ "ehlo_tls_verb", ST_MEMBER, NULL, 0 },

@@ -16,7 +16,8 @@
 -- row (greeting_first, ehlo_first, ehlo_tls_first: a lone backslash, which no escape-form
 -- string is, means "the same as ehlo_first") and the other lines as a list id
 -- (<x>_rest; NULL when the reply is NULL, the empty list's id when it had no lines).
--- proto, ehlo_name, profile, ehlo_verb and ehlo_tls_verb are one list (names_id), the
+-- ehlo_name, profile, ehlo_verb and ehlo_tls_verb are one list (names_id; proto, which
+-- views filter on, keeps a column and its statistics), the
 -- cipher, kex, signature names and verify reason another (tls_names_id); NULL when all
 -- of the group are. Columns are ordered for alignment (8, 4, 2, 1 bytes, then
 -- variable).
@@ -163,6 +164,7 @@ CREATE TABLE result_rows (
 	support_starttls_injection      boolean,
 	support_exhausted               boolean,
 	ip                              inet NOT NULL,
+	proto                           text,
 	mx                              text,
 	mx_names                        text[],
 	domains                         text[],
@@ -198,12 +200,12 @@ SELECT r.scan_id,
 	r.phase,
 	r.detail,
 	r.attempts,
-	nm.l[2] AS ehlo_name,
-	nm.l[3] AS profile,
+	nm.l[1] AS ehlo_name,
+	nm.l[2] AS profile,
 	r.greeting_code,
 	CASE WHEN r.greeting_rest IS NULL THEN NULL WHEN r.greeting_first IS NULL THEN gr.l
 	            ELSE r.greeting_first || gr.l END AS greeting_lines,
-	nm.l[4] AS ehlo_verb,
+	nm.l[3] AS ehlo_verb,
 	r.ehlo_code,
 	CASE WHEN r.ehlo_rest IS NULL THEN NULL WHEN r.ehlo_first IS NULL THEN er.l
 	            ELSE r.ehlo_first || er.l END AS ehlo_lines,
@@ -232,7 +234,7 @@ SELECT r.scan_id,
 	r.dane_match,
 	r.dane_depth,
 	ch.c AS chain_sha256,
-	nm.l[5] AS ehlo_tls_verb,
+	nm.l[4] AS ehlo_tls_verb,
 	r.ehlo_tls_code,
 	CASE WHEN r.ehlo_tls_rest IS NULL THEN NULL WHEN r.ehlo_tls_first IS NULL THEN tr.l
 	            WHEN r.ehlo_tls_first = E'\\' THEN r.ehlo_first || tr.l ELSE r.ehlo_tls_first || tr.l END AS ehlo_tls_lines,
@@ -249,7 +251,7 @@ SELECT r.scan_id,
 	r.t_total,
 	r.transcript,
 	r.extra,
-	nm.l[1] AS proto,
+	r.proto,
 	am.l AS auth_mechanisms,
 	r.auth_login,
 	r.auth_cleartext,
@@ -334,7 +336,7 @@ BEGIN
 				UNION SELECT o.ehlo_tls_extensions FROM %1$I o
 				UNION SELECT o.auth_mechanisms FROM %1$I o
 				UNION SELECT o.auth_mechanisms_tls FROM %1$I o
-				UNION SELECT NULLIF(ARRAY[o.proto, o.ehlo_name, o.profile, o.ehlo_verb, o.ehlo_tls_verb], '{NULL,NULL,NULL,NULL,NULL}'::text[]) FROM %1$I o
+				UNION SELECT NULLIF(ARRAY[o.ehlo_name, o.profile, o.ehlo_verb, o.ehlo_tls_verb], '{NULL,NULL,NULL,NULL}'::text[]) FROM %1$I o
 				UNION SELECT NULLIF(ARRAY[o.tls_cipher, o.tls_cipher_openssl, o.tls_kex, o.tls_kex_group, o.tls_sig_alg, o.tls_verify_reason], '{NULL,NULL,NULL,NULL,NULL,NULL}'::text[]) FROM %1$I o
 			) d (v) WHERE v IS NOT NULL;
 			CREATE TEMP TABLE m_chains AS
@@ -347,8 +349,8 @@ BEGIN
 			$i$, 'results_old_s' || s);
 		EXECUTE format('CREATE TABLE %I PARTITION OF result_rows FOR VALUES IN (%s)', 'results_s' || s, s);
 		EXECUTE format($i$
-		INSERT INTO result_rows (scan_id, start, greeting_rest, ehlo_rest, ehlo_extensions_id, starttls_lines_id, ehlo_tls_rest, ehlo_tls_extensions_id, auth_mechanisms_id, auth_mechanisms_tls_id, names_id, tls_names_id, chain_id, port, tls_kex_bits, tls_verify_code, dane_tlsa, tamper_plaintext_after_starttls, t_connect, t_greeting, t_ehlo, t_starttls, t_handshake, t_ehlo_tls, t_total, support_dhe_bits, v, outcome, phase, attempts, greeting_code, ehlo_code, starttls_code, tls_version, tls_cipher_bits, dane_depth, ehlo_tls_code, support_connections, support_budget, tls_forward_secrecy, tls_trusted, tls_name_match, tls_expired, tls_not_yet_valid, tls_self_signed, dane_dnssec, dane_match, tamper_starttls_echo, auth_login, auth_cleartext, auth_login_tls, guessed, support_sslv3, support_tls1_0, support_tls1_1, support_tls1_2, support_tls1_3, support_rc4, support_3des, support_export, support_null, support_anon, support_cbc_only, support_server_order, support_fallback_scsv, support_secure_renegotiation, support_starttls_injection, support_exhausted, ip, mx, mx_names, domains, input, detail, greeting_first, ehlo_first, tls_matched_names, ehlo_tls_first, tamper_mangled_starttls, transcript, extra, support_prefer_sslv3, support_prefer_tls1_0, support_prefer_tls1_1, support_prefer_tls1_2, support_prefer_tls1_3, support_groups)
-		SELECT o.scan_id,
+		INSERT INTO result_rows (proto, scan_id, start, greeting_rest, ehlo_rest, ehlo_extensions_id, starttls_lines_id, ehlo_tls_rest, ehlo_tls_extensions_id, auth_mechanisms_id, auth_mechanisms_tls_id, names_id, tls_names_id, chain_id, port, tls_kex_bits, tls_verify_code, dane_tlsa, tamper_plaintext_after_starttls, t_connect, t_greeting, t_ehlo, t_starttls, t_handshake, t_ehlo_tls, t_total, support_dhe_bits, v, outcome, phase, attempts, greeting_code, ehlo_code, starttls_code, tls_version, tls_cipher_bits, dane_depth, ehlo_tls_code, support_connections, support_budget, tls_forward_secrecy, tls_trusted, tls_name_match, tls_expired, tls_not_yet_valid, tls_self_signed, dane_dnssec, dane_match, tamper_starttls_echo, auth_login, auth_cleartext, auth_login_tls, guessed, support_sslv3, support_tls1_0, support_tls1_1, support_tls1_2, support_tls1_3, support_rc4, support_3des, support_export, support_null, support_anon, support_cbc_only, support_server_order, support_fallback_scsv, support_secure_renegotiation, support_starttls_injection, support_exhausted, ip, mx, mx_names, domains, input, detail, greeting_first, ehlo_first, tls_matched_names, ehlo_tls_first, tamper_mangled_starttls, transcript, extra, support_prefer_sslv3, support_prefer_tls1_0, support_prefer_tls1_1, support_prefer_tls1_2, support_prefer_tls1_3, support_groups)
+		SELECT o.proto, o.scan_id,
 			o.start,
 			m1.id,
 			m2.id,
@@ -445,7 +447,7 @@ BEGIN
 		LEFT JOIN m_lists m6 ON m6.v = o.ehlo_tls_extensions
 		LEFT JOIN m_lists m7 ON m7.v = o.auth_mechanisms
 		LEFT JOIN m_lists m8 ON m8.v = o.auth_mechanisms_tls
-		LEFT JOIN m_lists m9 ON m9.v = NULLIF(ARRAY[o.proto, o.ehlo_name, o.profile, o.ehlo_verb, o.ehlo_tls_verb], '{NULL,NULL,NULL,NULL,NULL}'::text[])
+		LEFT JOIN m_lists m9 ON m9.v = NULLIF(ARRAY[o.ehlo_name, o.profile, o.ehlo_verb, o.ehlo_tls_verb], '{NULL,NULL,NULL,NULL}'::text[])
 		LEFT JOIN m_lists m10 ON m10.v = NULLIF(ARRAY[o.tls_cipher, o.tls_cipher_openssl, o.tls_kex, o.tls_kex_group, o.tls_sig_alg, o.tls_verify_reason], '{NULL,NULL,NULL,NULL,NULL,NULL}'::text[])
 		LEFT JOIN m_chains mc ON mc.c = o.chain_sha256
 		ORDER BY o.ip, o.port$i$, 'results_old_s' || s);
