@@ -135,8 +135,11 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
 	char sql[256], err[256];
 	int64_t t0 = mxs_mono_ms();
 
+	/* result_rows: the table behind the view results (migration 0017), and the values
+	 * stored once that the views join */
 	snprintf(sql, sizeof(sql), "ANALYZE results_s%" PRId64 ", scan_domains_s%" PRId64
-	         ", scan_mx_s%" PRId64 ", results, scan_domains, scan_mx, dns_names", id, id, id);
+	         ", scan_mx_s%" PRId64 ", result_rows, scan_domains, scan_mx, dns_names, mxs_lists,"
+	         " mxs_chains", id, id, id);
 	if (pg_exec(c, sql, err, sizeof(err)) != 0)
 		mxs_warn("db", "analyze after scan %" PRId64 ": %s", id, err);
 	else

@@ -306,16 +306,15 @@ END $$;
 CREATE TRIGGER results_delete INSTEAD OF DELETE ON results
 	FOR EACH ROW EXECUTE FUNCTION mxs_results_delete();
 
-CREATE OR REPLACE FUNCTION mxs_scan_partitions(p_scan bigint) RETURNS void
-LANGUAGE plpgsql AS $$
+-- A new scan's results partition is one of result_rows: the function as it stands, with
+-- that parent changed (whatever else it creates stays as it is).
+DO $$
+DECLARE d text := pg_get_functiondef('mxs_scan_partitions(bigint)'::regprocedure);
 BEGIN
-	PERFORM pg_advisory_xact_lock(28024, p_scan::integer);  -- 28024: 'mx', this function's key
-	EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF result_rows FOR VALUES IN (%s)',
-	               'results_s' || p_scan, p_scan);
-	EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF domains FOR VALUES IN (%s)',
-	               'domains_s' || p_scan, p_scan);
-	EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF domain_mx FOR VALUES IN (%s)',
-	               'domain_mx_s' || p_scan, p_scan);
+	IF position('PARTITION OF results FOR' IN d) = 0 THEN
+		RAISE EXCEPTION 'mxs_scan_partitions does not create a results partition: %', d;
+	END IF;
+	EXECUTE replace(d, 'PARTITION OF results FOR', 'PARTITION OF result_rows FOR');
 END $$;
 
 -- Every scan's rows, converted; its old partition dropped right after (peak space: one
