@@ -2,7 +2,7 @@
  * Values stored once: a text, a list of texts or a certificate chain that many result rows
  * share (EHLO extension lists, STARTTLS replies, cipher names, chains) is a row of a
  * dictionary table shared by all scans (mxs_texts, mxs_lists, mxs_chains; migration
- * 0015), and the result row holds its 8-byte id.
+ * 0017), and the result row holds its 8-byte id.
  *
  * The id is the value's content address: the first 63 bits of the SHA-256 of its key
  * (a kind byte, then the value's bytes as stored; docs/database.md "Values stored once"),

@@ -68,7 +68,7 @@ static const struct column cols[] = { RESULT_COLUMNS(X_COL) };
 static const char *const col_names[] = { RESULT_COLUMNS(X_NAME) };
 
 /*
- * How a field is stored in result_rows (migration 0015; the view results shows every
+ * How a field is stored in result_rows (migration 0017; the view results shows every
  * field again as its own column). Repeated values are stored once (intern.h) and the row
  * holds their id; reply lines keep their first line, which names the host, in the row.
  */

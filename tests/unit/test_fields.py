@@ -97,7 +97,7 @@ class Fields(unittest.TestCase):
             cols.add(c)
         declared = {c for c, _ in self.fields.values() if c != "-"}
         self.assertEqual(cols - {"scan_id", "ip", "port", "extra"}, declared)
-        # since 0015 results is a view over result_rows: it shows every column still
+        # since 0017 results is a view over result_rows: it shows every column still
         views = re.findall(r"CREATE VIEW results AS\nSELECT (.*?)\nFROM result_rows", self.sql, re.S)
         self.assertTrue(views, "no CREATE VIEW results in sql/migrations")
         shown = []
