@@ -116,6 +116,7 @@ int batcher_prepare(struct batcher *b, PGconn *c, char *err, size_t errlen)
 		"CREATE TEMP TABLE IF NOT EXISTS stage_certs (LIKE certificates) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domains (LIKE domains) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domain_mx (LIKE domain_mx) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_sets (domain text, key bytea) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_names (LIKE result_names) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_rejects (scan_id bigint, raw bytea, error text)"
 		" ON COMMIT DELETE ROWS;";
@@ -353,11 +354,44 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 		                  " WHERE NOT EXISTS (SELECT 1 FROM dns_names n WHERE n.name = x.name)"
 		                  " ORDER BY x.name ON CONFLICT (name) DO NOTHING",
 		                  err, errlen);
+		/*
+		 * Each domain's MX list is a set stored once for all scans (mxs_mx_sets, migration
+		 * 0018), found by its key: the SHA-256 of its hosts' rows as text in host id
+		 * order (the migration's expression). Sets not stored yet are inserted in key
+		 * order (two batches adding the same sets wait for each other, never in a cycle),
+		 * with their rows; the domain rows, by the next statement, take the ids of every
+		 * set, including those another batch committed meanwhile.
+		 */
+		if (f == PGF_OK)
+			f = pg_exec_class(c,
+			                  "WITH m AS MATERIALIZED ("
+			                  "SELECT DISTINCT ON (s.domain, hn.id) s.domain, hn.id AS host_id,"
+			                  " s.pref, s.cname, s.status, s.addrs, s.tlsa, s.tlsa_dnssec,"
+			                  " s.tlsa_status"
+			                  " FROM stage_domain_mx s JOIN dns_names hn ON hn.name = s.host"
+			                  " ORDER BY s.domain, hn.id),"
+			                  " k AS MATERIALIZED (SELECT m.domain, sha256(convert_to(string_agg("
+			                  "ROW(m.host_id, m.pref, m.cname, m.status, m.addrs, m.tlsa,"
+			                  " m.tlsa_dnssec, m.tlsa_status)::text, E'\\n' ORDER BY m.host_id),"
+			                  " 'UTF8')) AS key FROM m GROUP BY m.domain),"
+			                  " n AS (INSERT INTO mxs_mx_sets (key) SELECT DISTINCT k.key FROM k"
+			                  " WHERE NOT EXISTS (SELECT 1 FROM mxs_mx_sets x WHERE x.key = k.key)"
+			                  " ORDER BY k.key ON CONFLICT (key) DO NOTHING RETURNING id, key),"
+			                  " r AS (INSERT INTO mxs_mx_set_rows (set_id, host_id, pref, cname,"
+			                  " status, addrs, tlsa, tlsa_dnssec, tlsa_status)"
+			                  " SELECT DISTINCT ON (n.id, m.host_id) n.id, m.host_id, m.pref,"
+			                  " m.cname, m.status, m.addrs, m.tlsa, m.tlsa_dnssec, m.tlsa_status"
+			                  " FROM n JOIN k ON k.key = n.key JOIN m ON m.domain = k.domain"
+			                  " ORDER BY n.id, m.host_id)"
+			                  " INSERT INTO stage_sets (domain, key) SELECT domain, key FROM k",
+			                  err, errlen);
 		if (f == PGF_OK &&
 		    asprintf(&sql,
-		             "WITH ins AS (INSERT INTO scan_domains (scan_id, domain_id, %s)"
-		             " SELECT DISTINCT ON (s.domain) s.scan_id, n.id, %s"
+		             "WITH ins AS (INSERT INTO scan_domains (scan_id, domain_id, mx_set_id, %s)"
+		             " SELECT DISTINCT ON (s.domain) s.scan_id, n.id, x.id, %s"
 		             " FROM stage_domains s JOIN dns_names n ON n.name = s.domain"
+		             " LEFT JOIN stage_sets k ON k.domain = s.domain"
+		             " LEFT JOIN mxs_mx_sets x ON x.key = k.key"
 		             " ORDER BY s.domain ON CONFLICT DO NOTHING RETURNING 1) "
 		             "SELECT count(*) FROM ins",
 		             rowconv_domains_rest, rowconv_domains_rest) < 0) {
@@ -367,20 +401,6 @@ static enum pg_fail try_send(struct batcher *b, PGconn *c, int64_t scan_id,
 			f = query_counts(c, sql, vals, 1, err, errlen);
 			free(sql);
 			k.domains_new = vals[0];
-		}
-		if (f == PGF_OK) {
-			if (asprintf(&sql,
-			             "INSERT INTO scan_mx (scan_id, domain_id, host_id, %s)"
-			             " SELECT DISTINCT ON (s.domain, s.host) s.scan_id, dn.id, hn.id, %s"
-			             " FROM stage_domain_mx s JOIN dns_names dn ON dn.name = s.domain"
-			             " JOIN dns_names hn ON hn.name = s.host"
-			             " ORDER BY s.domain, s.host ON CONFLICT DO NOTHING",
-			             rowconv_domain_mx_rest, rowconv_domain_mx_rest) < 0) {
-				f = PGF_OTHER;
-			} else {
-				f = pg_exec_class(c, sql, err, errlen);
-				free(sql);
-			}
 		}
 	}
 	if (f == PGF_OK)

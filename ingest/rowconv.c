@@ -18,7 +18,8 @@ const char *const rowconv_kind_names[ROWCONV_KIND_LAST] = {
 };
 
 /* The staging tables' columns (the domains and domain_mx views'); the stored rows hold
- * the names as ids (scan_domains, scan_mx) and the rest as is. */
+ * the names as ids (scan_domains) and each domain's MX rows as a set stored once
+ * (mxs_mx_set_rows, migration 0018), the rest as is. */
 #define DOMAINS_REST \
 	"rank, status, dnssec, mta_sts_txt, mta_sts_id, mta_sts_status, mta_sts_error, " \
 	"mta_sts_dnssec, mta_sts_policy_status, mta_sts_mode, mta_sts_max_age, mta_sts_mx, " \

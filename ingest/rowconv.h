@@ -67,7 +67,7 @@ const char *rowconv_results_columns(void);   /* result_rows's, as written */
 extern const char rowconv_certs_columns[];
 extern const char rowconv_domains_columns[];   /* the staging tables' (names as text) */
 extern const char rowconv_domain_mx_columns[];
-/* The columns after the names, the same in staging and in scan_domains / scan_mx. */
+/* The columns after the names, the same in staging and in scan_domains / mxs_mx_set_rows. */
 extern const char rowconv_domains_rest[];
 extern const char rowconv_domain_mx_rest[];
 extern const char rowconv_names_columns[];

@@ -80,6 +80,8 @@ enum store {
 	ST_CHAIN,    /* chain_id: the fingerprints as an mxs_chains id, plus certificates rows */
 	ST_GROUP,    /* first field of a group stored as one mxs_lists id (one element each) */
 	ST_MEMBER,   /* a later field of a group: no column */
+	ST_MXNAMES,  /* mx_names: NULL and <column> true when it is [mx] (a survey's rows) */
+	ST_MATCHED,  /* tls.matched_names: NULL and <column> true when it is mx_names */
 };
 
 /* The fields not stored as ST_PLAIN; groups list their fields in element order. */
@@ -108,6 +110,8 @@ static const struct {
 	{ "auth_mechanisms", ST_LIST, "auth_mechanisms_id", -1 },
 	{ "auth_mechanisms_tls", ST_LIST, "auth_mechanisms_tls_id", -1 },
 	{ "chain_sha256", ST_CHAIN, "chain_id", -1 },
+	{ "mx_names", ST_MXNAMES, "mx_names_is_mx", -1 },
+	{ "tls_matched_names", ST_MATCHED, "matched_is_mx_names", -1 },
 };
 #define NSTORES (sizeof(stores) / sizeof(stores[0]))
 #define NGROUPS 2
@@ -149,6 +153,11 @@ static void init_stores(void)
 			add_name(&len, column, "_rest");
 			break;
 		case ST_MEMBER:
+			break;
+		case ST_MXNAMES:
+		case ST_MATCHED:
+			add_name(&len, col_names[i], "");
+			add_name(&len, column, "");
 			break;
 		default:
 			add_name(&len, column, "");
@@ -618,6 +627,60 @@ static void put_chain(struct conv *c, int col)
 		extra_col(c, col);
 }
 
+/* Are tokens a and b strings of the same bytes without escapes (so the same text)? */
+static int same_plain_string(const struct conv *c, size_t a, size_t b)
+{
+	const struct jt *tk = c->ts->t;
+	return a != 0 && b != 0 && tk[a].type == JT_STRING && tk[b].type == JT_STRING &&
+	       !(tk[a].flags & JT_ESCAPED) && !(tk[b].flags & JT_ESCAPED) &&
+	       tk[a].end - tk[a].start == tk[b].end - tk[b].start &&
+	       memcmp(c->s + tk[a].start, c->s + tk[b].start, tk[a].end - tk[a].start) == 0;
+}
+
+/* Is mx_names exactly [mx]? */
+static int mx_names_is_mx(const struct conv *c)
+{
+	const struct jt *tk = c->ts->t;
+	size_t v = c->slot[COL_mx_names];
+	return v != 0 && tk[v].type == JT_ARRAY && tk[v].skip > v + 1 && tk[v + 1].skip == tk[v].skip &&
+	       same_plain_string(c, c->slot[COL_mx], v + 1);
+}
+
+/* Is tls.matched_names an array of strings equal to mx_names, element for element? */
+static int matched_is_mx_names(const struct conv *c)
+{
+	const struct jt *tk = c->ts->t;
+	size_t a = c->slot[COL_tls_matched_names], b = c->slot[COL_mx_names];
+	if (a == 0 || b == 0 || tk[a].type != JT_ARRAY || tk[b].type != JT_ARRAY)
+		return 0;
+	size_t x = a + 1, y = b + 1;
+	for (; x < tk[a].skip && y < tk[b].skip; x = tk[x].skip, y = tk[y].skip)
+		if (!same_plain_string(c, x, y))
+			return 0;
+	return x >= tk[a].skip && y >= tk[b].skip;
+}
+
+/*
+ * ST_MXNAMES, ST_MATCHED: in a survey mx_names is [mx], and matched_names is mx_names
+ * when the certificate names the host: then the row stores NULL and the flag true (the
+ * view results shows the array again); otherwise the array and a NULL flag.
+ */
+static void put_same_names(struct conv *c, int col)
+{
+	struct copybuf *b = &c->out->results;
+	int same = col == COL_mx_names ? mx_names_is_mx(c) : matched_is_mx_names(c);
+	int bad = 0;
+	if (same) {
+		cb_null(b);
+		cb_bool(b, 1);
+		return;
+	}
+	put_strings(c, b, c->slot[col], 0, &bad);
+	if (bad)
+		extra_col(c, col);
+	cb_null(b);
+}
+
 static void put_column(struct conv *c, int col)
 {
 	struct copybuf *b = &c->out->results;
@@ -640,6 +703,10 @@ static void put_column(struct conv *c, int col)
 		put_group(c, col_group[col]);
 		return;
 	case ST_MEMBER:
+		return;
+	case ST_MXNAMES:
+	case ST_MATCHED:
+		put_same_names(c, col);
 		return;
 	}
 	switch (k->kind) {

@@ -136,10 +136,11 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
 	int64_t t0 = mxs_mono_ms();
 
 	/* result_rows: the table behind the view results (migration 0017), and the values
-	 * stored once that the views join */
+	 * stored once that the views join (scan_mx is a view of scan_domains and the MX sets,
+	 * migration 0018) */
 	snprintf(sql, sizeof(sql), "ANALYZE results_s%" PRId64 ", scan_domains_s%" PRId64
-	         ", scan_mx_s%" PRId64 ", result_rows, scan_domains, scan_mx, dns_names, mxs_lists,"
-	         " mxs_chains", id, id, id);
+	         ", result_rows, scan_domains, dns_names, mxs_lists, mxs_chains, mxs_mx_sets,"
+	         " mxs_mx_set_rows", id, id);
 	if (pg_exec(c, sql, err, sizeof(err)) != 0)
 		mxs_warn("db", "analyze after scan %" PRId64 ": %s", id, err);
 	else
@@ -156,7 +157,7 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
  */
 static void reindex_scan(PGconn *c, int64_t id)
 {
-	static const char *const parts[] = { "results_s", "scan_domains_s", "scan_mx_s" };
+	static const char *const parts[] = { "results_s", "scan_domains_s" };
 	char sql[128], err[256];
 	int64_t t0 = mxs_mono_ms();
 
