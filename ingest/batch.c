@@ -113,6 +113,7 @@ int batcher_prepare(struct batcher *b, PGconn *c, char *err, size_t errlen)
 		"CREATE TEMP TABLE IF NOT EXISTS stage_texts (LIKE mxs_texts) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_lists (LIKE mxs_lists) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_chains (LIKE mxs_chains) ON COMMIT DELETE ROWS;"
+		"CREATE TEMP TABLE IF NOT EXISTS stage_refs (LIKE mxs_refs) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_certs (LIKE certificates) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domains (LIKE domains) ON COMMIT DELETE ROWS;"
 		"CREATE TEMP TABLE IF NOT EXISTS stage_domain_mx (LIKE domain_mx) ON COMMIT DELETE ROWS;"
@@ -160,7 +161,7 @@ static enum pg_fail copy_if(PGconn *c, const char *table, const char *cols,
 static enum pg_fail store_dict(struct batcher *b, PGconn *c, char *err, size_t errlen)
 {
 	const struct intern_rows *d = &b->bufs.dict;
-	static const char *const value[IK_LAST] = { "t", "l", "c" };
+	static const char *const value[IK_LAST] = { "t", "l", "c", "refs" };
 	char sql[2048];
 	size_t len = 0;
 	int any = 0;

@@ -1,13 +1,16 @@
 #include "intern.h"
 
+#include <inttypes.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const intern_tables[IK_LAST] = { "mxs_texts", "mxs_lists", "mxs_chains" };
-const char *const intern_stage_tables[IK_LAST] = { "stage_texts", "stage_lists", "stage_chains" };
-const char *const intern_columns[IK_LAST] = { "id, t", "id, l", "id, c" };
-static const unsigned char kind_byte[IK_LAST] = { 't', 'l', 'c' };
+const char *const intern_tables[IK_LAST] = { "mxs_texts", "mxs_lists", "mxs_chains", "mxs_refs" };
+const char *const intern_stage_tables[IK_LAST] = { "stage_texts", "stage_lists", "stage_chains",
+	"stage_refs" };
+const char *const intern_columns[IK_LAST] = { "id, t", "id, l", "id, c", "id, refs" };
+static const unsigned char kind_byte[IK_LAST] = { 't', 'l', 'c', 'r' };
 
 #define SLOTS (1u << 17)             /* about 90,000 values per connection */
 #define ARENA_MAX (24u * 1024 * 1024)  /* bytes of keys kept */
@@ -174,10 +177,18 @@ static void write_row(const struct ikey *k, int64_t id, struct intern_rows *out)
 				cb_array_null(b);
 				continue;
 			}
-			if (k->kind == IK_CHAIN)
+			if (k->kind == IK_CHAIN) {
 				cb_array_bytea(b, p, n);
-			else
+			} else if (k->kind == IK_REFS && n == 8) {
+				uint64_t v = 0;
+				char num[24];
+				for (int i = 0; i < 8; i++)
+					v = v << 8 | p[i];
+				int len = snprintf(num, sizeof(num), "%" PRId64, (int64_t)v);
+				cb_array_text(b, num, (size_t)len);
+			} else {
 				cb_array_text(b, (const char *)p, n);
+			}
 			p += n;
 		}
 		cb_array_end(b);

@@ -2,7 +2,8 @@
  * Values stored once: a text, a list of texts or a certificate chain that many result rows
  * share (EHLO extension lists, STARTTLS replies, cipher names, chains) is a row of a
  * dictionary table shared by all scans (mxs_texts, mxs_lists, mxs_chains; migration
- * 0017), and the result row holds its 8-byte id.
+ * 0017); the list of a row's ids is one such value too (mxs_refs, migration 0018), and the
+ * result row holds its 8-byte id.
  *
  * The id is the value's content address: the first 63 bits of the SHA-256 of its key
  * (a kind byte, then the value's bytes as stored; docs/database.md "Values stored once"),
@@ -39,6 +40,8 @@ enum intern_kind {
 	IK_TEXT,    /* text: mxs_texts (id bigint, t text) */
 	IK_LIST,    /* text[] (NULL elements allowed): mxs_lists (id bigint, l text[]) */
 	IK_CHAIN,   /* bytea[]: mxs_chains (id bigint, c bytea[]) */
+	IK_REFS,    /* bigint[] of ids of the kinds above (NULL allowed): mxs_refs (id bigint,
+	             * refs bigint[]); each element an 8-byte big-endian ikey_elem */
 	IK_LAST
 };
 

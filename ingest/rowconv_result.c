@@ -74,50 +74,66 @@ static const char *const col_names[] = { RESULT_COLUMNS(X_NAME) };
  */
 enum store {
 	ST_PLAIN,    /* a column of its own, as the field table says */
-	ST_LIST,     /* an array of texts as an mxs_lists id: column <name>_id */
-	ST_SPLIT,    /* reply lines: <prefix>_first text (the first line), <prefix>_rest (the
-	              * other lines as an mxs_lists id; NULL when the field is NULL) */
-	ST_CHAIN,    /* chain_id: the fingerprints as an mxs_chains id, plus certificates rows */
-	ST_GROUP,    /* first field of a group stored as one mxs_lists id (one element each) */
+	ST_LIST,     /* an array of texts as an mxs_lists id: reference <name>_id */
+	ST_SPLIT,    /* reply lines: <prefix>_first text (the first line) in the row,
+	              * reference <prefix>_rest (the other lines as an mxs_lists id; NULL when
+	              * the field is NULL) */
+	ST_CHAIN,    /* reference chain_id: the fingerprints as an mxs_chains id, plus
+	              * certificates rows */
+	ST_GROUP,    /* first field of a group stored as one mxs_lists id (one element each):
+	              * a reference */
 	ST_MEMBER,   /* a later field of a group: no column */
 	ST_MXNAMES,  /* mx_names: NULL and <column> true when it is [mx] (a survey's rows) */
 	ST_MATCHED,  /* tls.matched_names: NULL and <column> true when it is mx_names */
+};
+
+/*
+ * The references (ids of values stored once) of a row are themselves one value stored
+ * once, a list of ids in this order (mxs_refs; migration 0018): the row holds its id,
+ * reply_id. Most rows of a night, and of the nights after, repeat a few such lists.
+ */
+enum ref {
+	REF_GREETING_REST, REF_EHLO_REST, REF_EHLO_EXTENSIONS, REF_STARTTLS_LINES,
+	REF_EHLO_TLS_REST, REF_EHLO_TLS_EXTENSIONS, REF_AUTH_MECHANISMS, REF_AUTH_MECHANISMS_TLS,
+	REF_NAMES, REF_TLS_NAMES, REF_CHAIN, REF_LAST
 };
 
 /* The fields not stored as ST_PLAIN; groups list their fields in element order. */
 static const struct {
 	const char *field;
 	enum store store;
-	const char *column;   /* ST_SPLIT: the prefix; ST_GROUP: the id column */
+	const char *column;   /* ST_SPLIT: the prefix of the first line's column */
 	int group;            /* ST_GROUP/ST_MEMBER: which group */
+	int ref;              /* enum ref: the position of its id in reply_id's list; -1 none */
 } stores[] = {
-	{ "ehlo_name", ST_GROUP, "names_id", 0 },
-	{ "profile", ST_MEMBER, NULL, 0 },
-	{ "ehlo_verb", ST_MEMBER, NULL, 0 },
-	{ "ehlo_tls_verb", ST_MEMBER, NULL, 0 },
-	{ "tls_cipher", ST_GROUP, "tls_names_id", 1 },
-	{ "tls_cipher_openssl", ST_MEMBER, NULL, 1 },
-	{ "tls_kex", ST_MEMBER, NULL, 1 },
-	{ "tls_kex_group", ST_MEMBER, NULL, 1 },
-	{ "tls_sig_alg", ST_MEMBER, NULL, 1 },
-	{ "tls_verify_reason", ST_MEMBER, NULL, 1 },
-	{ "greeting_lines", ST_SPLIT, "greeting", -1 },
-	{ "ehlo_lines", ST_SPLIT, "ehlo", -1 },
-	{ "ehlo_tls_lines", ST_SPLIT, "ehlo_tls", -1 },
-	{ "ehlo_extensions", ST_LIST, "ehlo_extensions_id", -1 },
-	{ "ehlo_tls_extensions", ST_LIST, "ehlo_tls_extensions_id", -1 },
-	{ "starttls_lines", ST_LIST, "starttls_lines_id", -1 },
-	{ "auth_mechanisms", ST_LIST, "auth_mechanisms_id", -1 },
-	{ "auth_mechanisms_tls", ST_LIST, "auth_mechanisms_tls_id", -1 },
-	{ "chain_sha256", ST_CHAIN, "chain_id", -1 },
-	{ "mx_names", ST_MXNAMES, "mx_names_is_mx", -1 },
-	{ "tls_matched_names", ST_MATCHED, "matched_is_mx_names", -1 },
+	{ "ehlo_name", ST_GROUP, NULL, 0, REF_NAMES },
+	{ "profile", ST_MEMBER, NULL, 0, -1 },
+	{ "ehlo_verb", ST_MEMBER, NULL, 0, -1 },
+	{ "ehlo_tls_verb", ST_MEMBER, NULL, 0, -1 },
+	{ "tls_cipher", ST_GROUP, NULL, 1, REF_TLS_NAMES },
+	{ "tls_cipher_openssl", ST_MEMBER, NULL, 1, -1 },
+	{ "tls_kex", ST_MEMBER, NULL, 1, -1 },
+	{ "tls_kex_group", ST_MEMBER, NULL, 1, -1 },
+	{ "tls_sig_alg", ST_MEMBER, NULL, 1, -1 },
+	{ "tls_verify_reason", ST_MEMBER, NULL, 1, -1 },
+	{ "greeting_lines", ST_SPLIT, "greeting", -1, REF_GREETING_REST },
+	{ "ehlo_lines", ST_SPLIT, "ehlo", -1, REF_EHLO_REST },
+	{ "ehlo_tls_lines", ST_SPLIT, "ehlo_tls", -1, REF_EHLO_TLS_REST },
+	{ "ehlo_extensions", ST_LIST, NULL, -1, REF_EHLO_EXTENSIONS },
+	{ "ehlo_tls_extensions", ST_LIST, NULL, -1, REF_EHLO_TLS_EXTENSIONS },
+	{ "starttls_lines", ST_LIST, NULL, -1, REF_STARTTLS_LINES },
+	{ "auth_mechanisms", ST_LIST, NULL, -1, REF_AUTH_MECHANISMS },
+	{ "auth_mechanisms_tls", ST_LIST, NULL, -1, REF_AUTH_MECHANISMS_TLS },
+	{ "chain_sha256", ST_CHAIN, NULL, -1, REF_CHAIN },
+	{ "mx_names", ST_MXNAMES, "mx_names_is_mx", -1, -1 },
+	{ "tls_matched_names", ST_MATCHED, "matched_is_mx_names", -1, -1 },
 };
 #define NSTORES (sizeof(stores) / sizeof(stores[0]))
 #define NGROUPS 2
 
 static enum store col_store[COL_LAST];
 static int col_group[COL_LAST];
+static int col_ref[COL_LAST];
 static int group_cols[NGROUPS][8];   /* the fields of each group, in element order */
 static int group_n[NGROUPS];
 static char results_columns[4096];
@@ -135,35 +151,37 @@ static void init_stores(void)
 	for (int i = 0; i < NCOLS; i++) {
 		col_store[i] = ST_PLAIN;
 		col_group[i] = -1;
+		col_ref[i] = -1;
 		const char *column = NULL;
 		for (size_t j = 0; j < NSTORES; j++)
 			if (strcmp(stores[j].field, col_names[i]) == 0) {
 				col_store[i] = stores[j].store;
 				col_group[i] = stores[j].group;
+				col_ref[i] = stores[j].ref;
 				column = stores[j].column;
 				if (stores[j].group >= 0)
 					group_cols[stores[j].group][group_n[stores[j].group]++] = i;
 			}
 		switch (col_store[i]) {
-		case ST_PLAIN:
-			add_name(&len, col_names[i], "");
-			break;
 		case ST_SPLIT:
 			add_name(&len, column, "_first");
-			add_name(&len, column, "_rest");
 			break;
 		case ST_MEMBER:
+		case ST_LIST:
+		case ST_CHAIN:
+		case ST_GROUP:
 			break;
 		case ST_MXNAMES:
 		case ST_MATCHED:
 			add_name(&len, col_names[i], "");
 			add_name(&len, column, "");
 			break;
-		default:
-			add_name(&len, column, "");
+		case ST_PLAIN:
+			add_name(&len, col_names[i], "");
 			break;
 		}
 	}
+	add_name(&len, "reply_id", "");
 	add_name(&len, "extra", "");
 }
 
@@ -220,6 +238,8 @@ struct conv {
 	size_t ip, port;
 	struct copybuf *x;        /* the extra object */
 	int nextra;
+	int64_t refs[REF_LAST];   /* the row's references (ids), valid where has_ref */
+	unsigned char has_ref[REF_LAST];
 };
 
 
@@ -386,7 +406,7 @@ static int cert_string(struct conv *c, size_t entry, const char *key, enum kind 
 static const char *const chain_keys[] = { "pos", "sha256", "subject", "issuer", "sans",
 	"not_before", "not_after", "serial", "key_type", "key_bits", "sig_alg" };
 
-/* An interned value's id (-1: out of memory, noted for the caller's check). */
+/* An interned value's id as a column (-1: out of memory, noted for the caller's check). */
 static void put_id(struct conv *c, struct copybuf *b, int64_t id)
 {
 	if (id < 0) {
@@ -395,6 +415,17 @@ static void put_id(struct conv *c, struct copybuf *b, int64_t id)
 	} else {
 		cb_int(b, id);
 	}
+}
+
+/* An interned value's id as column col's reference (-1: out of memory, as put_id). */
+static void put_ref(struct conv *c, int col, int64_t id)
+{
+	if (id < 0) {
+		c->out->results.oom = 1;
+		return;
+	}
+	c->refs[col_ref[col]] = id;
+	c->has_ref[col_ref[col]] = 1;
 }
 
 /* Element of an interned list in its stored form (the escape form for ESC kinds). */
@@ -442,20 +473,16 @@ static int key_strings(struct conv *c, struct ikey *k, size_t v, size_t from)
 /* ST_LIST: the array as an mxs_lists id. */
 static void put_list(struct conv *c, int col)
 {
-	struct copybuf *b = &c->out->results;
 	struct ikey *k = &c->rc->ikey;
 	size_t v = c->slot[col];
-	if (v == 0 || c->ts->t[v].type == JT_NULL) {
-		cb_null(b);
+	if (v == 0 || c->ts->t[v].type == JT_NULL)
 		return;
-	}
 	ikey_begin(k, IK_LIST);
 	if (!key_strings(c, k, v, 0)) {
-		cb_null(b);
 		extra_col(c, col);
 		return;
 	}
-	put_id(c, b, intern_put(c->rc->intern, k, &c->out->dict));
+	put_ref(c, col, intern_put(c->rc->intern, k, &c->out->dict));
 }
 
 /* The stored form of the first line of reply lines v into buf (NUL-terminated); its
@@ -487,12 +514,10 @@ static void put_split(struct conv *c, int col)
 	size_t v = c->slot[col];
 	if (v == 0 || tk[v].type == JT_NULL) {
 		cb_null(b);
-		cb_null(b);
 		return;
 	}
 	ikey_begin(k, IK_LIST);
 	if (!key_strings(c, k, v, 1)) {
-		cb_null(b);
 		cb_null(b);
 		extra_col(c, col);
 		return;
@@ -513,13 +538,12 @@ static void put_split(struct conv *c, int col)
 		else
 			rc_put_esc(b, p, n, 0);
 	}
-	put_id(c, b, intern_put(c->rc->intern, k, &c->out->dict));
+	put_ref(c, col, intern_put(c->rc->intern, k, &c->out->dict));
 }
 
 /* ST_GROUP: the group's fields (texts) as one mxs_lists id; NULL when all are absent. */
-static void put_group(struct conv *c, int g)
+static void put_group(struct conv *c, int first, int g)
 {
-	struct copybuf *b = &c->out->results;
 	struct ikey *k = &c->rc->ikey;
 	const struct jt *tk = c->ts->t;
 	int any = 0;
@@ -539,10 +563,8 @@ static void put_group(struct conv *c, int g)
 			any = 1;
 		}
 	}
-	if (!any)
-		cb_null(b);
-	else
-		put_id(c, b, intern_put(c->rc->intern, k, &c->out->dict));
+	if (any)
+		put_ref(c, first, intern_put(c->rc->intern, k, &c->out->dict));
 }
 
 /*
@@ -552,17 +574,14 @@ static void put_group(struct conv *c, int g)
  */
 static void put_chain(struct conv *c, int col)
 {
-	struct copybuf *b = &c->out->results;
 	const struct jt *tk = c->ts->t;
 	size_t v = c->slot[col];
 	unsigned char fp[32];
 	size_t n;
 	const char *p;
 
-	if (v == 0 || tk[v].type == JT_NULL) {
-		cb_null(b);
+	if (v == 0 || tk[v].type == JT_NULL)
 		return;
-	}
 	/* one pass; a malformed entry rolls the certificate rows back */
 	size_t certmark = c->out->certs.len, ncerts = c->out->n_certs;
 	int added = 0, ok = tk[v].type == JT_ARRAY;
@@ -618,11 +637,10 @@ static void put_chain(struct conv *c, int col)
 		/* the set now holds fingerprints whose rows were dropped: forget them all */
 		if (added)
 			certset_clear(c->rc->certs);
-		cb_null(b);
 		extra_col(c, col);
 		return;
 	}
-	put_id(c, b, intern_put(c->rc->intern, key, &c->out->dict));
+	put_ref(c, col, intern_put(c->rc->intern, key, &c->out->dict));
 	if (lossy)
 		extra_col(c, col);
 }
@@ -681,6 +699,30 @@ static void put_same_names(struct conv *c, int col)
 	cb_null(b);
 }
 
+/* reply_id: the row's references as one list stored once; NULL when it has none. */
+static void put_reply(struct conv *c)
+{
+	struct ikey *k = &c->rc->ikey;
+	int any = 0;
+	ikey_begin(k, IK_REFS);
+	for (int r = 0; r < REF_LAST; r++) {
+		if (!c->has_ref[r]) {
+			ikey_null(k);
+			continue;
+		}
+		unsigned char be[8];
+		uint64_t v = (uint64_t)c->refs[r];
+		for (int i = 7; i >= 0; i--, v >>= 8)
+			be[i] = (unsigned char)v;
+		ikey_elem(k, be, sizeof(be));
+		any = 1;
+	}
+	if (any)
+		put_id(c, &c->out->results, intern_put(c->rc->intern, k, &c->out->dict));
+	else
+		cb_null(&c->out->results);
+}
+
 static void put_column(struct conv *c, int col)
 {
 	struct copybuf *b = &c->out->results;
@@ -700,7 +742,7 @@ static void put_column(struct conv *c, int col)
 		put_split(c, col);
 		return;
 	case ST_GROUP:
-		put_group(c, col_group[col]);
+		put_group(c, col, col_group[col]);
 		return;
 	case ST_MEMBER:
 		return;
@@ -844,6 +886,7 @@ enum rowconv_kind rc_convert_result(struct rowconv *rc, int64_t scan_id, const c
 	cb_int(b, port);
 	for (int i = 0; i < NCOLS; i++)
 		put_column(&c, i);
+	put_reply(&c);
 	if (c.nextra) {
 		copybuf_raw(c.x, "}", 1);
 		cb_text(b, c.x->data, c.x->len);

@@ -235,45 +235,101 @@ END $$;
 ANALYZE mxs_mx_sets;
 ANALYZE mxs_mx_set_rows;
 
--- The results row's names (issue 14). In a survey mx_names is [mx], and tls.matched_names
--- is mx_names whenever the certificate names the host: 49 and 47 bytes of the row
--- repeating mx. Such a row now stores NULL there and true in mx_names_is_mx /
--- matched_is_mx_names (ingest/rowconv_result.c); any other value is stored as before with
--- NULL flags. The view results shows the arrays as they were.
-ALTER TABLE result_rows ADD COLUMN mx_names_is_mx boolean,
+-- The results row (issue 14). Its references to values stored once (0017: eleven 8-byte
+-- ids, 80 bytes of a typical row) repeat from row to row and night to night: they are
+-- now one value stored once themselves, a list of ids (mxs_refs; its kind byte 'r', each
+-- element 8 bytes big-endian), and the row holds its id, reply_id (NULL when it has
+-- none). In a survey mx_names is [mx], and tls.matched_names is mx_names whenever the
+-- certificate names the host: 49 and 47 bytes of the row repeating mx. Such a row now
+-- stores NULL there and true in mx_names_is_mx / matched_is_mx_names; any other value is
+-- stored as before with NULL flags (ingest/rowconv_result.c). The view results shows
+-- every column as it was.
+CREATE TABLE mxs_refs (id bigint PRIMARY KEY, refs bigint[] NOT NULL);
+
+CREATE FUNCTION mxs_refs_id(r bigint[]) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+	SELECT mxs_id_of('\x72'::bytea || coalesce((
+		SELECT string_agg(CASE WHEN e IS NULL THEN '\xffffffff'::bytea
+		                  ELSE '\x00000008'::bytea || int8send(e) END, ''::bytea ORDER BY i)
+		FROM unnest(r) WITH ORDINALITY u(e, i)), ''::bytea))
+$$;
+
+CREATE FUNCTION mxs_intern_refs(r bigint[]) RETURNS bigint
+LANGUAGE sql STRICT AS $$
+	INSERT INTO mxs_refs VALUES (mxs_refs_id(r), r) ON CONFLICT (id) DO NOTHING;
+	SELECT mxs_refs_id(r);
+$$;
+
+ALTER TABLE result_rows ADD COLUMN reply_id bigint, ADD COLUMN mx_names_is_mx boolean,
 	ADD COLUMN matched_is_mx_names boolean;
+
+-- The references in the order of mxs_refs' elements.
+CREATE TEMP TABLE m0018_refcols (pos integer, col text) ON COMMIT DROP;
+INSERT INTO m0018_refcols VALUES (1, 'greeting_rest'), (2, 'ehlo_rest'),
+	(3, 'ehlo_extensions_id'), (4, 'starttls_lines_id'), (5, 'ehlo_tls_rest'),
+	(6, 'ehlo_tls_extensions_id'), (7, 'auth_mechanisms_id'), (8, 'auth_mechanisms_tls_id'),
+	(9, 'names_id'), (10, 'tls_names_id'), (11, 'chain_id');
 
 DO $$
 DECLARE
 	d text := pg_get_viewdef('results'::regclass);
 	e text;
+	c record;
 BEGIN
 	IF (SELECT count(*) FROM regexp_matches(d, '\mr\.mx_names,', 'g')) <> 1
-	   OR (SELECT count(*) FROM regexp_matches(d, '\mr\.tls_matched_names,', 'g')) <> 1 THEN
-		RAISE EXCEPTION 'the view results does not show mx_names and tls_matched_names as columns: %', d;
+	   OR (SELECT count(*) FROM regexp_matches(d, '\mr\.tls_matched_names,', 'g')) <> 1
+	   OR (SELECT count(*) FROM regexp_matches(d, '\mresult_rows r\M', 'g')) <> 1 THEN
+		RAISE EXCEPTION 'the view results is not the one this migration knows: %', d;
 	END IF;
 	e := regexp_replace(d, '\mr\.mx_names,',
 		'CASE WHEN r.mx_names_is_mx THEN ARRAY[r.mx] ELSE r.mx_names END AS mx_names,');
 	e := regexp_replace(e, '\mr\.tls_matched_names,',
 		'CASE WHEN r.matched_is_mx_names THEN CASE WHEN r.mx_names_is_mx THEN ARRAY[r.mx] '
 		'ELSE r.mx_names END ELSE r.tls_matched_names END AS tls_matched_names,');
+	e := regexp_replace(e, '\mresult_rows r\M',
+		'(result_rows r LEFT JOIN mxs_refs rf ON rf.id = r.reply_id)');
+	FOR c IN SELECT * FROM m0018_refcols ORDER BY pos LOOP
+		IF position('r.' || c.col IN e) = 0 THEN
+			RAISE EXCEPTION 'the view results does not read %: %', c.col, d;
+		END IF;
+		e := regexp_replace(e, '\mr\.' || c.col || '\M', 'rf.refs[' || c.pos || ']', 'g');
+	END LOOP;
 	EXECUTE 'CREATE OR REPLACE VIEW results AS ' || e;
 END $$;
 
 -- The rows there are, scan by scan, rewritten in key order (peak space: one scan's
--- partition twice).
+-- partition twice); then the columns of the references go.
 DO $$
-DECLARE p regclass;
+DECLARE
+	p regclass;
+	refs text := (SELECT 'ARRAY[' || string_agg(col, ', ' ORDER BY pos) || ']' FROM m0018_refcols);
+	refs_o text := (SELECT 'ARRAY[' || string_agg('o.' || col, ', ' ORDER BY pos) || ']'
+	                FROM m0018_refcols);
+	nulls text := (SELECT string_agg(col || ' = NULL', ', ' ORDER BY pos) FROM m0018_refcols);
 BEGIN
 	FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'result_rows'::regclass
 	         ORDER BY 1 LOOP
 		EXECUTE format('CREATE TEMP TABLE m0018_rows AS SELECT * FROM %s', p);
-		UPDATE m0018_rows SET matched_is_mx_names = true, tls_matched_names = NULL
-		 WHERE tls_matched_names = mx_names;
-		UPDATE m0018_rows SET mx_names_is_mx = true, mx_names = NULL
-		 WHERE mx IS NOT NULL AND mx_names = ARRAY[mx];
+		EXECUTE 'UPDATE m0018_rows SET matched_is_mx_names = true, tls_matched_names = NULL'
+		        ' WHERE tls_matched_names = mx_names';
+		EXECUTE 'UPDATE m0018_rows SET mx_names_is_mx = true, mx_names = NULL'
+		        ' WHERE mx IS NOT NULL AND mx_names = ARRAY[mx]';
+		EXECUTE format('CREATE TEMP TABLE m0018_refs AS SELECT r, mxs_refs_id(r) AS id FROM'
+		               ' (SELECT DISTINCT %s AS r FROM m0018_rows) d'
+		               ' WHERE r <> array_fill(NULL::bigint, ARRAY[11])', refs);
+		EXECUTE 'INSERT INTO mxs_refs SELECT id, r FROM m0018_refs ORDER BY id'
+		        ' ON CONFLICT (id) DO NOTHING';
+		EXECUTE format('UPDATE m0018_rows o SET reply_id = x.id, %s FROM m0018_refs x'
+		               ' WHERE x.r = %s', nulls, refs_o);
 		EXECUTE format('TRUNCATE %s', p);
 		EXECUTE format('INSERT INTO %s SELECT * FROM m0018_rows ORDER BY ip, port', p);
-		DROP TABLE m0018_rows;
+		EXECUTE 'DROP TABLE m0018_rows, m0018_refs';
 	END LOOP;
 END $$;
+
+ALTER TABLE result_rows DROP COLUMN greeting_rest, DROP COLUMN ehlo_rest,
+	DROP COLUMN ehlo_extensions_id, DROP COLUMN starttls_lines_id, DROP COLUMN ehlo_tls_rest,
+	DROP COLUMN ehlo_tls_extensions_id, DROP COLUMN auth_mechanisms_id,
+	DROP COLUMN auth_mechanisms_tls_id, DROP COLUMN names_id, DROP COLUMN tls_names_id,
+	DROP COLUMN chain_id;
+ANALYZE mxs_refs;

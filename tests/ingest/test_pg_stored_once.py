@@ -23,10 +23,9 @@ SRC = os.environ.get("MXS_SRC", os.path.join(os.path.dirname(__file__), "..", ".
 SHOWN = ("ip, port, greeting_lines, ehlo_lines, ehlo_tls_lines, ehlo_extensions, starttls_lines, "
          "chain_sha256, tls_cipher, tls_kex_group, tls_verify_reason, ehlo_name, profile, proto, "
          "ehlo_verb, auth_mechanisms")
-# the dictionary columns of result_rows and the split first lines
-STORED = ("names_id, tls_names_id, chain_id, greeting_first, greeting_rest, ehlo_first, ehlo_rest, "
-          "ehlo_extensions_id, starttls_lines_id, ehlo_tls_first, ehlo_tls_rest, "
-          "ehlo_tls_extensions_id, auth_mechanisms_id, auth_mechanisms_tls_id")
+# the dictionary column of result_rows (the row's references, one list stored once since
+# migration 0018) and the split first lines
+STORED = "reply_id, greeting_first, ehlo_first, ehlo_tls_first"
 
 
 def records(n=60):
@@ -102,11 +101,14 @@ class StoredOnce(unittest.TestCase):
         self.assertEqual(self.pg.scalar("SELECT count(*) FROM mxs_lists WHERE id <> mxs_list_id(l)"
                                            " AND l <> '{\"something else\"}'"), "0")
         self.assertEqual(self.pg.scalar("SELECT count(*) FROM mxs_chains WHERE id <> mxs_chain_id(c)"), "0")
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM mxs_refs WHERE id <> mxs_refs_id(refs)"), "0")
+        self.assertGreater(int(self.pg.scalar("SELECT count(*) FROM mxs_refs")), 3)
         s = self.scan("share-1")
         # as stored: the first line in the row, after TLS a repeated one as a lone backslash
         rows = {r[0]: r[1:] for r in self.pg.query(
-            "SELECT host(ip), greeting_first, ehlo_first, ehlo_tls_first, tls_names_id IS NULL, "
-            "names_id IS NULL FROM result_rows WHERE scan_id = %s" % s)}
+            "SELECT host(ip), greeting_first, ehlo_first, ehlo_tls_first, rf.refs[10] IS NULL, "
+            "rf.refs[9] IS NULL FROM result_rows r LEFT JOIN mxs_refs rf ON rf.id = r.reply_id"
+            " WHERE scan_id = %s" % s)}
         self.assertEqual(rows["192.0.2.3"][:3], ["220 mx2.example ESMTP Postfix", "250-mx2.example", "\\"])
         self.assertEqual(rows["192.0.2.7"][1:3], ["250-mx\\x5c.example", "250-other\\x5c.example"])
         self.assertEqual(rows["192.0.2.1"][:5], [None, None, None, "t", "f"])
@@ -217,7 +219,7 @@ class Migration(unittest.TestCase):
                 self.assertEqual(pg.scalar("SELECT count(*) FROM results"), "4")
                 # stored once: both scans' row of 192.0.2.2 point at the same values
                 self.assertEqual(pg.scalar(
-                    "SELECT count(DISTINCT (names_id, tls_names_id, chain_id, ehlo_rest, ehlo_tls_first))"
+                    "SELECT count(DISTINCT (reply_id, ehlo_tls_first))"
                     " FROM result_rows WHERE ip = '192.0.2.2'"), "1")
                 self.assertEqual(pg.scalar("SELECT ehlo_tls_first FROM result_rows WHERE ip = '192.0.2.2'"
                                            " LIMIT 1"), "\\")
