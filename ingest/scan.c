@@ -139,8 +139,8 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
 	 * stored once that the views join (scan_mx is a view of scan_domains and the MX sets,
 	 * migration 0018) */
 	snprintf(sql, sizeof(sql), "ANALYZE results_s%" PRId64 ", scan_domains_s%" PRId64
-	         ", result_rows, scan_domains, dns_names, mxs_lists, mxs_chains, mxs_mx_sets,"
-	         " mxs_mx_set_rows", id, id);
+	         ", result_rows, scan_domains, dns_names, mxs_lists, mxs_chains, mxs_refs,"
+	         " mxs_mx_sets, mxs_mx_set_rows", id, id);
 	if (pg_exec(c, sql, err, sizeof(err)) != 0)
 		mxs_warn("db", "analyze after scan %" PRId64 ": %s", id, err);
 	else
