@@ -10,6 +10,7 @@
 #include "dnswin.h"
 #include "log.h"
 #include "timeutil.h"
+#include "udpbatch.h"
 
 #define LEVELS 4               /* try levels with their own timeout: T, 2T, 4T, 8T */
 #define INITIAL_WINDOW 64u
@@ -54,6 +55,7 @@ struct mxs_ares {
 	int tries;
 	struct fdslot *fds;          /* one event per c-ares socket, indexed by fd; owned */
 	size_t nfds;
+	struct mxs_udpb *udp;        /* the channels' sockets, batched; owned */
 	struct mxs_dnswin win;
 	struct queue retry, fresh;   /* waiting for room: retries go first */
 	unsigned in_flight;
@@ -64,12 +66,39 @@ struct mxs_ares {
 
 static void arm_timer(struct chan *c);
 
+/*
+ * Let c-ares read fd again while answers it has not seen wait in the socket's batch
+ * (udpbatch.h): the kernel's queue may be empty, so no event would come for them. c-ares
+ * 1.18 reads until EAGAIN and this loop does not run; later versions read one datagram a
+ * call from sockets they did not create. Bounded in case c-ares stops reading.
+ */
+static void drain(struct chan *c, evutil_socket_t fd)
+{
+	for (int i = 0; i < 4 * MXS_UDPB_BATCH && mxs_udpb_pending(c->a->udp, fd); i++)
+		ares_process_fd(c->ch, fd, ARES_SOCKET_BAD);
+}
+
 static void on_fd(evutil_socket_t fd, short what, void *arg)
 {
 	struct chan *c = arg;
 
 	ares_process_fd(c->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
 			(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	if (what & EV_READ)
+		drain(c, fd);
+	arm_timer(c);
+}
+
+/* A queued send failed for good: c-ares reads the error and closes the socket. */
+static void on_udp_error(int fd, void *arg)
+{
+	struct mxs_ares *a = arg;
+
+	if (fd < 0 || (size_t)fd >= a->nfds || !a->fds[fd].ev)
+		return;
+	struct chan *c = a->fds[fd].c;
+	ares_process_fd(c->ch, fd, ARES_SOCKET_BAD);
+	drain(c, fd);
 	arm_timer(c);
 }
 
@@ -310,16 +339,15 @@ static int chan_init(struct mxs_ares *a, struct chan *c, const struct mxs_ares_o
 	 * resolver's SERVFAIL is already the result of its own retries.
 	 */
 	opts.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-	/* thousands of answers can arrive between two loop iterations */
-	opts.socket_receive_buffer_size = 4 << 20;
-	int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
-		   ARES_OPT_SOCK_RCVBUF;
+	int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS;
 	rc = ares_init_options(&c->ch, &opts, mask);
 	if (rc != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares init: %s", ares_strerror(rc));
 		c->ch = NULL;
 		return -1;
 	}
+	/* the sockets are ours (batched reads and sends), with their receive buffer */
+	ares_set_socket_functions(c->ch, mxs_udpb_funcs(), a->udp);
 	if (csv && (rc = ares_set_servers_ports_csv(c->ch, csv)) != ARES_SUCCESS) {
 		snprintf(err, errlen, "c-ares servers: %s", ares_strerror(rc));
 		return -1;
@@ -345,6 +373,11 @@ struct mxs_ares *mxs_ares_new(struct event_base *base, const struct mxs_ares_opt
 	}
 	a->base = base;
 	a->tries = o->tries < 1 ? 1 : o->tries;
+	/* thousands of answers can arrive between two loop iterations */
+	if (!(a->udp = mxs_udpb_new(base, 4 << 20, on_udp_error, a))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (o->nservers) {
 		size_t cap = o->nservers * 64 + 1, len = 0;
 		if (!(csv = calloc(1, cap))) {
@@ -403,6 +436,14 @@ void mxs_ares_free(struct mxs_ares *a)
 		if (a->fds[i].ev)
 			event_free(a->fds[i].ev);
 	free(a->fds);
+	if (a->udp) {
+		struct mxs_udpb_stats us;
+		mxs_udpb_stats(a->udp, &us);
+		mxs_debug("dns", "udp recv_calls=%lu recv_dgrams=%lu send_calls=%lu send_dgrams=%lu "
+			  "send_direct=%lu send_kept=%lu", us.recv_calls, us.recv_dgrams, us.send_calls,
+			  us.send_dgrams, us.send_direct, us.send_kept);
+		mxs_udpb_free(a->udp);
+	}
 	free(a);
 }
 

@@ -1,7 +1,9 @@
 /*
  * c-ares 1.18 channels driven by a libevent loop: c-ares reports its sockets through
  * ARES_OPT_SOCK_STATE_CB, each gets one persistent event that calls ares_process_fd, and
- * one timer per channel processes timeouts. No polling, no ares_fds/ares_getsock.
+ * one timer per channel processes timeouts. No polling, no ares_fds/ares_getsock. The
+ * sockets are created and read through udpbatch.h: answers read with recvmmsg, queries
+ * sent with sendmmsg once per loop turn.
  *
  * Queries go out through a congestion window (dnswin.h) so that the resolver is never
  * asked faster than it answers; retries are ours, not c-ares' (each channel makes one
