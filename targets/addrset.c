@@ -86,6 +86,23 @@ size_t mxs_addrset_count(const struct mxs_addrset *s)
 
 void mxs_addr_format(const struct mxs_addr *a, char *buf, size_t len)
 {
+	/* IPv4 by hand: glibc's inet_ntop formats it with sprintf, a noticeable share of a
+	 * survey's CPU; the text is the same */
+	if (a->family == AF_INET && len >= INET_ADDRSTRLEN) {
+		char *p = buf;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = a->b[i];
+			if (i)
+				*p++ = '.';
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+		}
+		*p = '\0';
+		return;
+	}
 	if (!inet_ntop(a->family, a->b, buf, (socklen_t)len) && len)
 		buf[0] = '\0';
 }

@@ -222,3 +222,16 @@ int mxs_dns_name_eq(const char *a, const char *b)
 {
 	return strcasecmp(a, b) == 0;
 }
+
+void mxs_dns_join(char *out, size_t cap, const char *prefix, const char *name)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return;
+	for (const char *p = prefix; *p && o + 1 < cap; p++)
+		out[o++] = *p;
+	for (const char *p = name; *p && o + 1 < cap; p++)
+		out[o++] = *p;
+	out[o] = '\0';
+}

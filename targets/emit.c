@@ -17,6 +17,21 @@ static json_t *addr_json(const struct mxs_addr *a)
 	return json_string(buf);
 }
 
+/* ["s"], as json_pack("[s]", s) makes it (NULL when s is not UTF-8) without parsing a
+ * format for every target */
+static json_t *one_string(const char *s)
+{
+	json_t *v = json_string(s), *a = v ? json_array() : NULL;
+
+	if (!a || json_array_append_new(a, v) < 0) {
+		if (!a)
+			json_decref(v);
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
 json_t *mxs_emit_target(struct mxs_resolver *r, const struct mxs_addr *a, const char *mx,
 			const char *domain, const struct host *h, const char *blocked)
 {
@@ -29,9 +44,9 @@ json_t *mxs_emit_target(struct mxs_resolver *r, const struct mxs_addr *a, const 
 	json_object_set_new(t, "port", json_integer(r->o.target_port));
 	json_object_set_new(t, "mx", mx ? json_string(mx) : json_null());
 	if (mx)
-		json_object_set_new(t, "mx_names", json_pack("[s]", mx));
+		json_object_set_new(t, "mx_names", one_string(mx));
 	if (domain)
-		json_object_set_new(t, "domains", json_pack("[s]", domain));
+		json_object_set_new(t, "domains", one_string(domain));
 	if (h && h->tlsa && json_array_size(h->tlsa)) {
 		json_object_set_new(t, "tlsa", json_deep_copy(h->tlsa));
 		json_object_set_new(t, "tlsa_dnssec", json_boolean(h->tlsa_ad));
@@ -53,8 +68,8 @@ json_t *mxs_emit_svc_target(struct mxs_resolver *r, const struct mxs_addr *a, in
 	json_object_set_new(t, "port", json_integer(s->port));
 	json_object_set_new(t, "proto", json_string(mxs_svc_defs[svc].proto));
 	json_object_set_new(t, "mx", json_string(s->host));
-	json_object_set_new(t, "mx_names", json_pack("[s]", s->host));
-	json_object_set_new(t, "domains", json_pack("[s]", domain));
+	json_object_set_new(t, "mx_names", one_string(s->host));
+	json_object_set_new(t, "domains", one_string(domain));
 	if (s->guessed)
 		json_object_set_new(t, "guessed", json_true());
 	else

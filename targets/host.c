@@ -135,7 +135,7 @@ static void start_lookups(struct mxs_resolver *r, struct host *h)
 	if (want6)
 		mxs_query(r, RQ_HOST_AAAA, h, h->name, MXS_DNS_T_AAAA);
 	if (wanttlsa) {
-		snprintf(tlsa_name, sizeof(tlsa_name), "_25._tcp.%s", h->name);
+		mxs_dns_join(tlsa_name, sizeof(tlsa_name), "_25._tcp.", h->name);
 		mxs_query(r, RQ_HOST_TLSA, h, tlsa_name, MXS_DNS_T_TLSA);
 	}
 	/* the +1 above held the host open during the sends */
@@ -337,7 +337,7 @@ void mxs_host_answer(struct mxs_resolver *r, struct host *h, enum rq_kind kind, 
 			h->cname = strdup(a.final);
 		break;
 	case RQ_HOST_TLSA:
-		snprintf(tlsa_name, sizeof(tlsa_name), "_25._tcp.%s", h->name);
+		mxs_dns_join(tlsa_name, sizeof(tlsa_name), "_25._tcp.", h->name);
 		h->st_tlsa = mxs_answer_open(&a, status, abuf, alen, tlsa_name, MXS_DNS_T_TLSA);
 		if (h->st_tlsa == MXS_DNS_OK) {
 			take_tlsa(h, &a);

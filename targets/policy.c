@@ -31,9 +31,9 @@ void mxs_policy_start(struct domain *d)
 	char name[MXS_DNS_NAME_MAX + 16];
 
 	d->pending += 2;
-	snprintf(name, sizeof(name), "_mta-sts.%s", d->name);
+	mxs_dns_join(name, sizeof(name), "_mta-sts.", d->name);
 	mxs_query(d->r, RQ_STS_TXT, d, name, MXS_DNS_T_TXT);
-	snprintf(name, sizeof(name), "_smtp._tls.%s", d->name);
+	mxs_dns_join(name, sizeof(name), "_smtp._tls.", d->name);
 	mxs_query(d->r, RQ_TLSRPT_TXT, d, name, MXS_DNS_T_TXT);
 }
 
@@ -93,7 +93,7 @@ static void sts_txt(struct domain *d, int status, const unsigned char *abuf, int
 	size_t len = 0;
 	int count;
 
-	snprintf(name, sizeof(name), "_mta-sts.%s", d->name);
+	mxs_dns_join(name, sizeof(name), "_mta-sts.", d->name);
 	enum mxs_dns_status st = mxs_answer_open(&a, status, abuf, alen, name, MXS_DNS_T_TXT);
 	json_t *j = txt_result(st, &a, mxs_sts_txt_is_sts, txt, &len, &count);
 	if (!j)
@@ -148,7 +148,7 @@ static void tlsrpt_txt(struct domain *d, int status, const unsigned char *abuf, 
 	size_t len = 0;
 	int count;
 
-	snprintf(name, sizeof(name), "_smtp._tls.%s", d->name);
+	mxs_dns_join(name, sizeof(name), "_smtp._tls.", d->name);
 	enum mxs_dns_status st = mxs_answer_open(&a, status, abuf, alen, name, MXS_DNS_T_TXT);
 	json_t *j = txt_result(st, &a, mxs_tlsrpt_txt_is_tlsrpt, txt, &len, &count);
 	if (!j)
@@ -255,6 +255,13 @@ static void policy_fetch(struct domain *d)
 	}
 	if (n == 0) {
 		policy_done(d, MXS_STS_BLOCKED, blocked);
+		return;
+	}
+	/* the system trust store is loaded at the first fetch: most lists have few policies,
+	 * and loading it costs as much as resolving thousands of domains */
+	char err[256];
+	if (!r->ssl_ctx && !(r->ssl_ctx = mxs_sts_ctx_new(NULL, err, sizeof(err)))) {
+		policy_done(d, MXS_STS_LOCAL, err);
 		return;
 	}
 	d->pol_state = POL_FETCH;

@@ -190,7 +190,7 @@ static void start_hosts(struct domain *d)
 		qsort(d->mx, d->nmx, sizeof(*d->mx), mxref_cmp);
 	for (size_t i = 0; i < d->nmx; i++) {
 		char name[MXS_DNS_NAME_MAX];
-		snprintf(name, sizeof(name), "%s", d->mx[i].host);
+		mxs_dns_join(name, sizeof(name), "", d->mx[i].host);
 		/* a name with escapes or odd bytes cannot be asked for: recorded malformed */
 		if (mxs_dns_normalize(name) < 0)
 			continue;
@@ -683,7 +683,10 @@ struct mxs_resolver *mxs_resolver_new(struct event_base *base, const struct mxs_
 	};
 	if (!(r->dns = mxs_ares_new(base, &ao, err, errlen)))
 		goto fail;
-	if (!r->o.no_policy && !(r->ssl_ctx = mxs_sts_ctx_new(o->mta_sts_ca_file, err, errlen)))
+	/* a trust store named on the command line is checked now; the system's is loaded at
+	 * the first policy fetch (policy.c) */
+	if (!r->o.no_policy && o->mta_sts_ca_file &&
+	    !(r->ssl_ctx = mxs_sts_ctx_new(o->mta_sts_ca_file, err, errlen)))
 		goto fail;
 	if (!(r->seen = mxs_addrset_new()) || mxs_hc_init(&r->hc, r->o.host_cache) < 0 ||
 	    !(r->ev_ready = event_new(base, -1, 0, on_ev_ready, r)) ||

@@ -97,7 +97,8 @@ struct mxs_resolver {
 	struct mxs_resolve_opts o;
 	struct mxs_resolve_cbs cbs;
 	struct mxs_ares *dns;       /* owned */
-	SSL_CTX *ssl_ctx;           /* owned; NULL with no_policy */
+	SSL_CTX *ssl_ctx;           /* owned; NULL with no_policy, and without --mta-sts-ca-file
+				       until the first policy fetch */
 	struct mxs_addrset *seen;   /* owned: addresses already emitted */
 	struct host_cache hc;
 	struct domain *inflight;    /* owned list of domains in flight */

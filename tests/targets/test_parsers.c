@@ -10,6 +10,7 @@
 
 #include <ares.h>
 
+#include "addrset.h"
 #include "answer.h"
 #include "dnsmsg.h"
 #include "input.h"
@@ -300,12 +301,36 @@ static void test_input(void **state)
 #undef PARSE
 }
 
+/* mxs_addr_format writes IPv4 by hand: the same text as inet_ntop for every octet */
+static void test_addr_format(void **state)
+{
+	struct mxs_addr a;
+	char got[64], want[64];
+
+	for (int pos = 0; pos < 4; pos++)
+		for (int v = 0; v < 256; v++) {
+			memset(&a, 0, sizeof(a));
+			a.family = AF_INET;
+			memcpy(a.b, "\x0a\x63\x00\xff", 4);
+			a.b[pos] = (uint8_t)v;
+			mxs_addr_format(&a, got, sizeof(got));
+			assert_non_null(inet_ntop(AF_INET, a.b, want, sizeof(want)));
+			assert_string_equal(got, want);
+		}
+	memset(&a, 0, sizeof(a));
+	a.family = AF_INET6;
+	a.b[15] = 1;
+	mxs_addr_format(&a, got, sizeof(got));
+	assert_string_equal(got, "::1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sts_txt),    cmocka_unit_test(test_tlsrpt_txt),
 		cmocka_unit_test(test_sts_policy), cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_dns),        cmocka_unit_test(test_input),
+		cmocka_unit_test(test_addr_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
