@@ -144,7 +144,7 @@ void mxs_scan_analyze(struct mxs_db *db, int64_t id)
 	if (pg_exec(c, sql, err, sizeof(err)) != 0)
 		mxs_warn("db", "analyze after scan %" PRId64 ": %s", id, err);
 	else
-		mxs_debug("db", "analyze scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
+		mxs_info("db", "analyze scan=%" PRId64 " ms=%lld", id, (long long)(mxs_mono_ms() - t0));
 }
 
 /*

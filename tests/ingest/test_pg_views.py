@@ -256,7 +256,8 @@ class Views(unittest.TestCase):
                     ("scan_mail_domains", "bucket, n_domains, n_with_mx, n_reachable", "mxs_mail_domains_live"),
                     ("scan_tls_versions", "level, code, n", "mxs_tls_versions_live"),
                     ("scan_downgrade", "bucket, protection, n, n_denom", "mxs_downgrade_live"),
-                    ("scan_tlsrpt", "bucket, n, n_denom", "mxs_tlsrpt_live")):
+                    ("scan_tlsrpt", "bucket, n, n_denom", "mxs_tlsrpt_live"),
+                    ("scan_provider_hosts", "host_id, n", "mxs_provider_hosts_live")):
                 stored = self.rates("SELECT %s FROM %s WHERE scan_id = %%(s)s" % (cols, table), scan)
                 self.assertEqual(stored, self.rates("SELECT * FROM %s(%%(s)s)" % live, scan), table)
         self.assertEqual([len(self.rates("SELECT * FROM scan_mail_domains WHERE scan_id = %(s)s", s))
@@ -489,6 +490,88 @@ class Suffixes(OwnCluster):
                                          "aspmx.l.google.com", "mx.example.kawasaki.jp"),
                          ["example.co.uk", "example.com.au", "google.com",
                           "mx.example.kawasaki.jp"])
+
+
+class Providers(OwnCluster):
+    """v_provider_concentration and v_domain_provider read the registered domains stored
+    for the primary MX hosts of rolled-up scans (migration 0018): the same rows as
+    computing each one when read, before a rollup, after it, and after every kind of
+    change to the public suffixes (`mxsurvey db suffixes` included)."""
+
+    REF_DP = """SELECT p.scan_id, dn.name AS domain, p.host, mxs_registered_domain(p.host) AS provider
+        FROM (SELECT DISTINCT ON (m.scan_id, m.domain_id) m.scan_id, m.domain_id,
+                     rtrim(lower(hn.name), '.') AS host
+                FROM scan_mx m JOIN dns_names hn ON hn.id = m.host_id
+               ORDER BY m.scan_id, m.domain_id, coalesce(m.pref, 0), rtrim(lower(hn.name), '.')) p
+        JOIN dns_names dn ON dn.id = p.domain_id"""
+    REF_PC = """SELECT scan_id, provider, n, n_denom, pct,
+        rank() OVER (PARTITION BY scan_id ORDER BY n DESC) AS provider_rank,
+        round(100.0 * sum(n) OVER (PARTITION BY scan_id ORDER BY n DESC, provider
+                                   ROWS UNBOUNDED PRECEDING) / n_denom, 2) AS cumulative_pct
+        FROM (SELECT scan_id, provider, count(*) AS n,
+                     sum(count(*)) OVER (PARTITION BY scan_id) AS n_denom,
+                     round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY scan_id), 2) AS pct
+                FROM (%s) d GROUP BY scan_id, provider) p""" % REF_DP
+
+    def mxs(self, *args):
+        r = subprocess.run([MXS, *args], env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def rows(self, sql):
+        return sorted(self.pg.query(sql), key=lambda r: [str(x) for x in r])
+
+    def same(self, what):
+        for view, ref in (("v_domain_provider", self.REF_DP),
+                          ("v_provider_concentration", self.REF_PC)):
+            self.assertEqual(self.rows("SELECT * FROM " + view), self.rows(ref), (what, view))
+        self.assertEqual(self.pg.scalar(
+            "SELECT count(*) FROM mxs_host_providers c JOIN dns_names n ON n.id = c.host_id"
+            " WHERE c.provider IS DISTINCT FROM mxs_registered_domain(n.name)"), "0", what)
+
+    def test_stored_providers_follow_the_suffixes(self):
+        path = os.path.join(self.tmp, "n.jsonl")
+        write_jsonl(path, night1_results() + night1_domains())
+        for label in ("n1", "n2"):
+            self.mxs("ingest", "--db", self.pg.url, "--label", label, path)
+        s1, s2 = (self.pg.scalar("SELECT id FROM scans WHERE label = '%s'" % x) for x in ("n1", "n2"))
+        self.same("computed")
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM mxs_host_providers"), "0")
+        self.mxs("db", "--db", self.pg.url, "rollup", str(s1))
+        # the 8 domains with an MX host have 7 primary hosts (two use mail.provider.net)
+        self.assertEqual(self.pg.query("SELECT count(*), sum(n) FROM scan_provider_hosts"
+                                       " WHERE scan_id = %s" % s1), [["7", "8"]])
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM mxs_host_providers"), "7")
+        self.same("one scan stored, one computed")
+        # the stored counts are what the view reads
+        self.pg.execute("UPDATE scan_provider_hosts SET n = n + 10 WHERE scan_id = %s" % s1)
+        self.assertEqual(self.pg.scalar("SELECT max(n_denom) FROM v_provider_concentration"
+                                        " WHERE scan_id = %s" % s1), "78")
+        self.mxs("db", "--db", self.pg.url, "rollup", str(s1))
+        self.mxs("db", "--db", self.pg.url, "rollup", str(s2))
+        self.assertEqual(self.pg.scalar("SELECT count(*) FROM mxs_host_providers"), "7")
+        self.same("both stored")
+        prov = "SELECT n FROM v_provider_concentration WHERE scan_id = %s AND provider = '%%s'" % s1
+        self.assertEqual(self.pg.scalar(prov % "provider.net"), "2")
+        self.pg.execute("INSERT INTO public_suffixes VALUES ('provider.net')")
+        self.same("suffix inserted")
+        self.assertEqual(self.pg.scalar(prov % "mail.provider.net"), "2")
+        self.pg.execute("UPDATE public_suffixes SET suffix = 'delta.example' WHERE suffix = 'provider.net'")
+        self.same("suffix updated")
+        self.assertEqual(self.pg.scalar(prov % "mx.delta.example"), "1")
+        self.pg.execute("DELETE FROM public_suffixes WHERE suffix = 'delta.example'")
+        self.same("suffix deleted")
+        psl = os.path.join(self.tmp, "psl.dat")
+        with open(psl, "w") as f:
+            f.write("// ===BEGIN ICANN DOMAINS===\nuk\nco.uk\n*.example\n!delta.example\n"
+                    "// ===END ICANN DOMAINS===\n")
+        self.mxs("db", "--db", self.pg.url, "suffixes", psl)
+        self.same("db suffixes")
+        self.assertEqual(self.pg.scalar(prov % "mx.gamma.example"), "1")
+        self.pg.execute("TRUNCATE public_suffixes")
+        self.same("suffixes truncated")
+        self.assertEqual(self.pg.scalar(prov % "co.uk"), "1")
 
 
 if __name__ == "__main__":
