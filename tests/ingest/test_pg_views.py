@@ -494,7 +494,7 @@ class Suffixes(OwnCluster):
 
 class Providers(OwnCluster):
     """v_provider_concentration and v_domain_provider read the registered domains stored
-    for the primary MX hosts of rolled-up scans (migration 0018): the same rows as
+    for the primary MX hosts of rolled-up scans (migration 0019): the same rows as
     computing each one when read, before a rollup, after it, and after every kind of
     change to the public suffixes (`mxsurvey db suffixes` included)."""
 
