@@ -60,4 +60,11 @@ int batcher_pending(const struct batcher *b);
 enum pg_fail batcher_commit_wait(struct batcher *b, PGconn *c, struct batch_counts *out,
                                  char *err, size_t errlen);
 
+/*
+ * The values stored once and the certificates that from's last transaction carried, if
+ * it committed (and only then), need not be sent by to either: two connections of one
+ * sink would otherwise each send every value and certificate once. Passes them once.
+ */
+void batcher_share(struct batcher *from, struct batcher *to);
+
 #endif

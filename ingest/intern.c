@@ -107,7 +107,7 @@ void intern_rows_free(struct intern_rows *r)
 }
 
 struct slot {
-	uint64_t h;       /* FNV-1a of the key */
+	uint64_t h;       /* key_hash() of the key */
 	int64_t id;
 	uint32_t off;     /* the key's bytes in the arena */
 	uint32_t len;     /* 0: empty slot (a key has at least its kind byte) */
@@ -118,6 +118,10 @@ struct intern {
 	unsigned char *arena;   /* owned, ARENA_MAX bytes at most */
 	size_t arena_len, arena_cap;
 	size_t used;
+	/* owned: the values whose rows this connection sent since intern_log_clear, as
+	 * entries [uint32 length][int64 id][key], for intern_share once they committed */
+	unsigned char *log;
+	size_t log_len, log_cap;
 };
 
 struct intern *intern_new(void)
@@ -139,10 +143,12 @@ void intern_free(struct intern *in)
 		return;
 	free(in->slots);
 	free(in->arena);
+	free(in->log);
 	free(in);
 }
 
-void intern_forget(struct intern *in)
+/* Forget the values, not the log. */
+static void forget_values(struct intern *in)
 {
 	if (in->used > 0)
 		memset(in->slots, 0, SLOTS * sizeof(*in->slots));
@@ -150,14 +156,39 @@ void intern_forget(struct intern *in)
 	in->arena_len = 0;
 }
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
+void intern_forget(struct intern *in)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
+	forget_values(in);
+	in->log_len = 0;
+}
+
+void intern_log_clear(struct intern *in)
+{
+	in->log_len = 0;
+}
+
+/*
+ * The cache's hash of a key, eight bytes at a time (a byte-wise FNV-1a was a visible share
+ * of ingest: every row hashes a dozen keys). Only this table uses it; the ids are SHA-256.
+ */
+static uint64_t key_hash(const unsigned char *p, size_t n)
+{
+	const uint64_t m = 0x9fb21c651e98df25ULL;
+	uint64_t h = 0x243f6a8885a308d3ULL ^ (uint64_t)n;
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 28;
 	}
-	return h;
+	if (n > 0) {
+		uint64_t w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w) * m;
+		h ^= h >> 28;
+	}
+	h *= m;
+	return h ^ h >> 32;
 }
 
 /* The dictionary row of key k (id, value) in COPY text. */
@@ -197,40 +228,95 @@ static void write_row(const struct ikey *k, int64_t id, struct intern_rows *out)
 	out->n[k->kind]++;
 }
 
+/* The slot of key p (n bytes, hash h): its own, or the empty one where it would go. */
+static size_t probe(const struct intern *in, const unsigned char *p, size_t n, uint64_t h)
+{
+	size_t mask = SLOTS - 1, i;
+	for (i = (size_t)h & mask; in->slots[i].len != 0; i = (i + 1) & mask) {
+		const struct slot *s = &in->slots[i];
+		if (s->h == h && s->len == n && memcmp(in->arena + s->off, p, n) == 0)
+			break;
+	}
+	return i;
+}
+
+/* Keep key p (not in the table) with its id, unless it is too large to keep; forget all
+ * when full. Failing to keep it is harmless: the value is sent again next time. */
+static void remember(struct intern *in, const unsigned char *p, size_t n, uint64_t h, int64_t id)
+{
+	if (n > ARENA_MAX / 64)
+		return;
+	if (in->used * 10 >= (size_t)SLOTS * 7 || in->arena_len + n > ARENA_MAX)
+		forget_values(in);
+	size_t i = probe(in, p, n, h);
+	if (in->arena_cap - in->arena_len < n) {
+		size_t cap = in->arena_cap ? in->arena_cap : 64 * 1024;
+		while (cap - in->arena_len < n)
+			cap *= 2;
+		unsigned char *a = realloc(in->arena, cap);
+		if (a == NULL)
+			return;
+		in->arena = a;
+		in->arena_cap = cap;
+	}
+	memcpy(in->arena + in->arena_len, p, n);
+	in->slots[i] = (struct slot){ h, id, (uint32_t)in->arena_len, (uint32_t)n };
+	in->arena_len += n;
+	in->used++;
+}
+
+/* Note in the log that key p's row was sent. A value the log cannot hold is only not
+ * shared: another connection sends it too. */
+static void log_sent(struct intern *in, const unsigned char *p, size_t n, int64_t id)
+{
+	uint32_t n32 = (uint32_t)n;
+	size_t need = sizeof(n32) + sizeof(id) + n;
+	if (n > ARENA_MAX / 64)
+		return;
+	if (in->log_cap - in->log_len < need) {
+		size_t cap = in->log_cap ? in->log_cap : 64 * 1024;
+		while (cap - in->log_len < need)
+			cap *= 2;
+		unsigned char *l = realloc(in->log, cap);
+		if (l == NULL)
+			return;
+		in->log = l;
+		in->log_cap = cap;
+	}
+	unsigned char *o = in->log + in->log_len;
+	memcpy(o, &n32, sizeof(n32));
+	memcpy(o + sizeof(n32), &id, sizeof(id));
+	memcpy(o + sizeof(n32) + sizeof(id), p, n);
+	in->log_len += need;
+}
+
 int64_t intern_put(struct intern *in, const struct ikey *k, struct intern_rows *out)
 {
 	if (k->oom)
 		return -1;
-	uint64_t h = fnv1a(k->p, k->len);
-	size_t mask = SLOTS - 1, i;
-	for (i = (size_t)h & mask; in->slots[i].len != 0; i = (i + 1) & mask) {
-		const struct slot *s = &in->slots[i];
-		if (s->h == h && s->len == k->len && memcmp(in->arena + s->off, k->p, k->len) == 0)
-			return s->id;
-	}
+	uint64_t h = key_hash(k->p, k->len);
+	size_t i = probe(in, k->p, k->len, h);
+	if (in->slots[i].len != 0)
+		return in->slots[i].id;
 	int64_t id = id_of(k->p, k->len);
 	write_row(k, id, out);
-	/* remember it, unless the key is too large to keep; forget all when full */
-	if (k->len > ARENA_MAX / 64)
-		return id;
-	if (in->used * 10 >= (size_t)SLOTS * 7 || in->arena_len + k->len > ARENA_MAX) {
-		intern_forget(in);
-		for (i = (size_t)h & mask; in->slots[i].len != 0; i = (i + 1) & mask)
-			;
-	}
-	if (in->arena_cap - in->arena_len < k->len) {
-		size_t cap = in->arena_cap ? in->arena_cap : 64 * 1024;
-		while (cap - in->arena_len < k->len)
-			cap *= 2;
-		unsigned char *a = realloc(in->arena, cap);
-		if (a == NULL)
-			return id;   /* not remembered: sent again next time, which is harmless */
-		in->arena = a;
-		in->arena_cap = cap;
-	}
-	memcpy(in->arena + in->arena_len, k->p, k->len);
-	in->slots[i] = (struct slot){ h, id, (uint32_t)in->arena_len, (uint32_t)k->len };
-	in->arena_len += k->len;
-	in->used++;
+	log_sent(in, k->p, k->len, id);
+	remember(in, k->p, k->len, h, id);
 	return id;
+}
+
+void intern_share(const struct intern *from, struct intern *to)
+{
+	const unsigned char *p = from->log, *end = from->log + from->log_len;
+	while (p < end) {
+		uint32_t n;
+		int64_t id;
+		memcpy(&n, p, sizeof(n));
+		memcpy(&id, p + sizeof(n), sizeof(id));
+		p += sizeof(n) + sizeof(id);
+		uint64_t h = key_hash(p, n);
+		if (to->slots[probe(to, p, n, h)].len == 0)
+			remember(to, p, n, h, id);
+		p += n;
+	}
 }

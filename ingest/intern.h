@@ -92,4 +92,15 @@ void intern_forget(struct intern *in);
  */
 int64_t intern_put(struct intern *in, const struct ikey *k, struct intern_rows *out);
 
+/*
+ * Sharing between connections: each intern logs the values whose rows it appended since
+ * intern_log_clear (call it when a transaction starts; intern_forget clears it too).
+ * Once that transaction has COMMITTED, intern_share(from, to) makes to treat them as
+ * sent, so another connection does not send them again (ingest's two lanes). Never
+ * share a log whose transaction may still roll back: to's rows would name values that
+ * are not stored.
+ */
+void intern_log_clear(struct intern *in);
+void intern_share(const struct intern *from, struct intern *to);
+
 #endif

@@ -54,19 +54,36 @@ void rowconv_free(struct rowconv *rc)
 	if (rc == NULL)
 		return;
 	certset_free(rc->certs);
+	free(rc->cert_log);
 	intern_free(rc->intern);
 	ikey_free(&rc->ikey);
 	jtoks_free(&rc->toks);
 	copybuf_free(&rc->extra);
-	for (int i = 0; i < RC_OBJS; i++)
+	for (int i = 0; i < RC_OBJS; i++) {
 		free(rc->keys[i]);
+		free(rc->after[i]);
+	}
 	free(rc);
 }
 
 void rowconv_forget_sent(struct rowconv *rc)
 {
 	certset_clear(rc->certs);
+	rc->cert_log_n = 0;
 	intern_forget(rc->intern);
+}
+
+void rowconv_tx_begin(struct rowconv *rc)
+{
+	rc->cert_log_n = 0;
+	intern_log_clear(rc->intern);
+}
+
+void rowconv_share(const struct rowconv *from, struct rowconv *to)
+{
+	intern_share(from->intern, to->intern);
+	for (size_t i = 0; i < from->cert_log_n; i++)
+		certset_add(to->certs, from->cert_log[i]);
 }
 
 void rowbufs_init(struct rowbufs *r)

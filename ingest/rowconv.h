@@ -58,6 +58,15 @@ void rowconv_free(struct rowconv *rc);
  * call after a transaction that carried some rolled back. */
 void rowconv_forget_sent(struct rowconv *rc);
 
+/*
+ * A transaction starts on rc's connection: from now on rc notes the values stored once
+ * and certificates whose rows it writes. Once that transaction has committed,
+ * rowconv_share(rc, other) lets another connection's converter skip them too (they are
+ * stored); never before (intern.h).
+ */
+void rowconv_tx_begin(struct rowconv *rc);
+void rowconv_share(const struct rowconv *from, struct rowconv *to);
+
 /* Convert one line (without its newline) for scan scan_id, appending to out. */
 enum rowconv_kind rowconv_line(struct rowconv *rc, int64_t scan_id, const char *line,
                                size_t len, struct rowbufs *out);

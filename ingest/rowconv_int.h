@@ -17,6 +17,7 @@
 struct rc_key {
 	const char *name;
 	size_t len;
+	uint64_t head;       /* its first 8 bytes (fewer: zero-filled), to compare at once */
 	int slot;            /* >= 0: column; < 0: RC_SUB(obj) or RC_SPECIAL_* */
 };
 
@@ -24,12 +25,20 @@ struct rc_key {
 
 struct rowconv {
 	struct certset *certs;        /* owned: certificates sent on this connection */
+	unsigned char (*cert_log)[32];/* owned: those whose rows this transaction carries */
+	size_t cert_log_n, cert_log_cap;
 	struct intern *intern;        /* owned: values stored once sent on this connection */
 	struct ikey ikey;             /* owned: scratch key of the value being interned */
 	struct jtoks toks;            /* owned: tokens of the current line */
 	struct copybuf extra;         /* owned: the extra object being built */
 	struct rc_key *keys[RC_OBJS]; /* owned: the keys of each object */
 	size_t nkeys[RC_OBJS];
+	/*
+	 * owned: per object, nkeys + 1 indexes into keys: [i] the key that followed key i in
+	 * the last record, [nkeys] its first key. A producer writes its keys in one order, so
+	 * the key tried first is nearly always the one (NULL: names not unique, not used).
+	 */
+	unsigned short *after[RC_OBJS];
 };
 
 /* Build the key tables (rowconv_result.c). 0, or -1 out of memory. */

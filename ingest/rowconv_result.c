@@ -5,6 +5,7 @@
  * version does not know, are copied verbatim (raw JSON) into the extra object.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,10 @@ static int add_key(struct rowconv *rc, enum obj o, const char *name, int slot)
 	if (k == NULL)
 		return -1;
 	rc->keys[o] = k;
-	k[rc->nkeys[o]++] = (struct rc_key){ name, strlen(name), slot };
+	size_t len = strlen(name);
+	uint64_t head = 0;
+	memcpy(&head, name, len < 8 ? len : 8);
+	k[rc->nkeys[o]++] = (struct rc_key){ name, len, head, slot };
 	return 0;
 }
 
@@ -223,7 +227,47 @@ int rc_result_init(struct rowconv *rc)
 #define KEY_SLOT_(name, obj, key, json) rc_ |= add_key(rc, OBJ_##obj, key, RC_##name);
 #define NOT_KEY_(name, obj, key, kind, json)
 	MXS_RECORD_FIELDS(KEY_SLOT_, NOT_KEY_)
-	return rc_;
+	if (rc_ != 0)
+		return rc_;
+	/* the learned key order (scan_object), for objects whose key names are unique */
+	for (int o = 0; o < OBJ_LAST; o++) {
+		size_t n = rc->nkeys[o];
+		int unique = n > 0 && n < USHRT_MAX;
+		for (size_t i = 0; unique && i < n; i++)
+			for (size_t j = i + 1; unique && j < n; j++)
+				unique = strcmp(rc->keys[o][i].name, rc->keys[o][j].name) != 0;
+		if (unique && (rc->after[o] = calloc(n + 1, sizeof(*rc->after[o]))) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* Is keys[i] the key kp (klen bytes, first 8 in head)? */
+static inline int key_eq(const struct rc_key *k, const char *kp, size_t klen, uint64_t head)
+{
+	return k->len == klen && k->head == head &&
+	       (klen <= 8 || memcmp(k->name + 8, kp + 8, klen - 8) == 0);
+}
+
+/* The index in rc->keys[o] of the key kp (klen bytes) or nkeys[o]; prev is the index of
+ * the key before it in this object (nkeys[o] for the first), and the order is learned. */
+static size_t find_key(struct rowconv *rc, enum obj o, size_t prev, const char *kp, size_t klen)
+{
+	const struct rc_key *keys = rc->keys[o];
+	size_t n = rc->nkeys[o], i;
+	uint64_t head = 0;
+	memcpy(&head, kp, klen < 8 ? klen : 8);
+	if (rc->after[o] != NULL) {
+		i = rc->after[o][prev];
+		if (key_eq(&keys[i], kp, klen, head))
+			return i;
+	}
+	for (i = 0; i < n; i++)
+		if (key_eq(&keys[i], kp, klen, head))
+			break;
+	if (i < n && rc->after[o] != NULL)
+		rc->after[o][prev] = (unsigned short)i;
+	return i;
 }
 
 /* One record being converted. */
@@ -275,20 +319,22 @@ static void extra_col(struct conv *c, int col)
 /* Fill the slots of object o (token t) and note unknown keys in extra. */
 static void scan_object(struct conv *c, enum obj o, size_t t)
 {
-	const struct rowconv *rc = c->rc;
+	struct rowconv *rc = c->rc;
 	const struct jt *tk = c->ts->t;
+	size_t prev = rc->nkeys[o];
 	for (size_t k = t + 1; k < tk[t].skip; k = tk[k + 1].skip) {
 		size_t klen = tk[k].end - tk[k].start;
 		const char *kp = c->s + tk[k].start;
 		size_t v = k + 1;
 		int slot = 0, found = 0;
-		if (!(tk[k].flags & JT_ESCAPED))
-			for (size_t i = 0; i < rc->nkeys[o]; i++)
-				if (rc->keys[o][i].len == klen && memcmp(rc->keys[o][i].name, kp, klen) == 0) {
-					slot = rc->keys[o][i].slot;
-					found = 1;
-					break;
-				}
+		if (!(tk[k].flags & JT_ESCAPED)) {
+			size_t i = find_key(rc, o, prev, kp, klen);
+			if (i < rc->nkeys[o]) {
+				slot = rc->keys[o][i].slot;
+				found = 1;
+				prev = i;
+			}
+		}
 		if (!found) {
 			extra_raw(c, obj_where[o].path, kp, klen, v);
 		} else if (slot >= 0) {
@@ -567,6 +613,21 @@ static void put_group(struct conv *c, int first, int g)
 		put_ref(c, first, intern_put(c->rc->intern, k, &c->out->dict));
 }
 
+/* Note a certificate whose row this transaction carries (rowconv_share); a log that
+ * cannot grow stops, which only means another connection sends the row too. */
+static void log_cert(struct rowconv *rc, const unsigned char fp[32])
+{
+	if (rc->cert_log_n == rc->cert_log_cap) {
+		size_t cap = rc->cert_log_cap ? rc->cert_log_cap * 2 : 1024;
+		unsigned char(*l)[32] = realloc(rc->cert_log, cap * sizeof(*l));
+		if (l == NULL)
+			return;
+		rc->cert_log = l;
+		rc->cert_log_cap = cap;
+	}
+	memcpy(rc->cert_log[rc->cert_log_n++], fp, 32);
+}
+
 /*
  * The chain: its fingerprints in chain order, stored once in mxs_chains (the row holds
  * the id), and a certificates row for each certificate not sent before on this
@@ -583,7 +644,7 @@ static void put_chain(struct conv *c, int col)
 	if (v == 0 || tk[v].type == JT_NULL)
 		return;
 	/* one pass; a malformed entry rolls the certificate rows back */
-	size_t certmark = c->out->certs.len, ncerts = c->out->n_certs;
+	size_t certmark = c->out->certs.len, ncerts = c->out->n_certs, logmark = c->rc->cert_log_n;
 	int added = 0, ok = tk[v].type == JT_ARRAY;
 	int lossy = 0;
 	struct ikey *key = &c->rc->ikey;
@@ -598,6 +659,7 @@ static void put_chain(struct conv *c, int col)
 		if (!certset_add(c->rc->certs, fp))
 			continue;
 		added = 1;
+		log_cert(c->rc, fp);
 		struct copybuf *cb = &c->out->certs;
 		cb_bytea(cb, fp, sizeof(fp));
 		lossy |= !cert_string(c, e, "subject", K_ESC);
@@ -634,6 +696,7 @@ static void put_chain(struct conv *c, int col)
 	if (!ok) {
 		c->out->certs.len = certmark;
 		c->out->n_certs = ncerts;
+		c->rc->cert_log_n = logmark;
 		/* the set now holds fingerprints whose rows were dropped: forget them all */
 		if (added)
 			certset_clear(c->rc->certs);

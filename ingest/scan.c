@@ -175,28 +175,37 @@ int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
                     uint64_t targets_read, struct mxs_scan_totals *totals, char *err,
                     size_t errlen)
 {
-	char sid[32], nread[32];
+	char sid[32], nread[32], nstored[32];
 	snprintf(sid, sizeof(sid), "%" PRId64, id);
 	snprintf(nread, sizeof(nread), "%" PRIu64, targets_read);
-	const char *p[3] = { sid, mxs_scan_state_names[state], nread };
-	/* one pass over the scan's results: the count is the truth, not what we sent */
+	/*
+	 * One pass over the scan's results: the count is the truth, not what we sent. It is a
+	 * statement of its own, which PostgreSQL may run in parallel (a statement that writes,
+	 * like the UPDATE, never is): at a million rows it was ~4 % of an ingest's time.
+	 */
+	static const char count_sql[] = "SELECT count(*) FROM results WHERE scan_id = $1";
 	static const char sql[] =
 		"UPDATE scans s SET state = $2, ended_at = now(), targets_read = $3,"
-		" results_stored = r.n,"
+		" results_stored = $4,"
 		" domains_stored = (SELECT count(*) FROM domains WHERE scan_id = $1),"
 		" rejected = (SELECT count(*) FROM rejects WHERE scan_id = $1),"
 		" ehlo_name = coalesce(s.ehlo_name, (SELECT ehlo_name FROM results"
 		"   WHERE scan_id = $1 AND ehlo_name IS NOT NULL LIMIT 1)),"
 		" profile = coalesce(s.profile, (SELECT profile FROM results"
 		"   WHERE scan_id = $1 AND profile IS NOT NULL LIMIT 1))"
-		" FROM (SELECT count(*) AS n FROM results WHERE scan_id = $1) r"
 		" WHERE s.id = $1 RETURNING s.results_stored, s.domains_stored, s.rejected";
 	PGconn *c = mxs_db_conn(db);
-	PGresult *r = PQexecParams(c, sql, 3, NULL, p, NULL, NULL, 0);
+	const char *p[4] = { sid, mxs_scan_state_names[state], nread, nstored };
+	PGresult *r = PQexecParams(c, count_sql, 1, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && pg_classify(c, r) == PGF_CONN) {
 		PQclear(r);
 		PQreset(c);
-		r = PQexecParams(c, sql, 3, NULL, p, NULL, NULL, 0);
+		r = PQexecParams(c, count_sql, 1, NULL, p, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		snprintf(nstored, sizeof(nstored), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		r = PQexecParams(c, sql, 4, NULL, p, NULL, NULL, 0);
 	}
 	int rc = -1;
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {

@@ -157,6 +157,9 @@ static void settle(struct mxs_sink *s, struct lane *l)
 			s->conn_failed_logged = 1;
 			disconnect(s, l);
 			spool_lines(s, &l->lines);
+		} else {
+			/* committed: the other lane need not send its values and certificates */
+			batcher_share(l->batcher, s->lanes[l == &s->lanes[0]].batcher);
 		}
 	} else if (l->conn == NULL && l->lines.n > 0) {
 		spool_lines(s, &l->lines);
@@ -194,8 +197,10 @@ static void flush(struct mxs_sink *s)
 		enum pg_fail f = batcher_send(l->batcher, l->conn, s->scan_id, &l->lines, 0,
 		                              l->lines.n, 1, &s->bc, err, sizeof(err));
 		if (f == PGF_OK) {
-			if (!batcher_pending(l->batcher))
+			if (!batcher_pending(l->batcher)) {
 				linevec_clear(&l->lines);
+				batcher_share(l->batcher, s->lanes[l == &s->lanes[0]].batcher);
+			}
 			return;
 		}
 		mxs_warn("ingest", "batch failed, spooling class=%s lines=%zu error=\"%s\"",

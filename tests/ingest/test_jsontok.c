@@ -1,10 +1,13 @@
 /*
  * The ingest tokenizer (ingest/jsontok.c) accepts exactly what jansson accepts for a
  * JSON object line (the verdict rowconv relied on before it had its own tokenizer),
- * decodes strings to the same bytes, and the COPY encoder escapes what COPY needs.
+ * decodes strings to the same bytes, and the COPY encoder escapes what COPY needs; the
+ * word-at-a-time loops give what byte-at-a-time references give.
  */
 #include <jansson.h>
+#include <ctype.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +18,7 @@
 
 #include "copybuf.h"
 #include "jsontok.h"
+#include "rowconv_int.h"
 
 static const char *const cases[] = {
 	"{}",
@@ -166,6 +170,117 @@ static void test_copy_escaping(void **state)
 	copybuf_free(&b);
 }
 
+/* Reference COPY escaping, a byte at a time (what copybuf did before it took runs). */
+static size_t ref_field(char *o, const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		switch (s[i]) {
+		case '\\': o[k++] = '\\'; o[k++] = '\\'; break;
+		case '\t': o[k++] = '\\'; o[k++] = 't'; break;
+		case '\n': o[k++] = '\\'; o[k++] = 'n'; break;
+		case '\r': o[k++] = '\\'; o[k++] = 'r'; break;
+		default: o[k++] = s[i]; break;
+		}
+	}
+	return k;
+}
+
+static size_t ref_element(char *o, const char *s, size_t n)
+{
+	size_t k = 0;
+	o[k++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		switch (s[i]) {
+		case '\\': memcpy(o + k, "\\\\\\\\", 4); k += 4; break;
+		case '"': memcpy(o + k, "\\\\\"", 3); k += 3; break;
+		case '\t': o[k++] = '\\'; o[k++] = 't'; break;
+		case '\n': o[k++] = '\\'; o[k++] = 'n'; break;
+		case '\r': o[k++] = '\\'; o[k++] = 'r'; break;
+		default: o[k++] = s[i]; break;
+		}
+	}
+	o[k++] = '"';
+	return k;
+}
+
+static int ref_valid_esc(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+		if (c == '\\') {
+			if (n - i < 4 || s[i + 1] != 'x' || !isxdigit((unsigned char)s[i + 2]) ||
+			    !isxdigit((unsigned char)s[i + 3]))
+				return 0;
+			i += 3;
+		}
+	}
+	return 1;
+}
+
+/*
+ * The word-at-a-time loops (tokenizer strings, COPY escaping, escape-form check) against
+ * byte-at-a-time references, on random strings whose rare bytes fall at every offset of
+ * a word and near both ends.
+ */
+static void test_word_loops(void **state)
+{
+	static const char alphabet[] = "aaaaaaaaaaaaaaaaxx0f\\\"\t\n\r\b\x01\x1f\x7f\x80\xc3\xa9 ~";
+	char s[80], json[200], want[400];
+	unsigned seed = 777;
+	struct jtoks ts;
+	struct copybuf b;
+	const char *err;
+	size_t pos;
+	jtoks_init(&ts);
+	copybuf_init(&b);
+	for (int round = 0; round < 300000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = (seed >> 8) % 40;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* mostly ordinary bytes, so that runs of eight occur */
+			s[i] = (seed >> 20) % 4 ? 'a' + (char)((seed >> 8) % 26)
+			                        : alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
+		}
+		copybuf_reset(&b);
+		cb_text(&b, s, n);
+		cb_array_begin(&b);
+		cb_array_text(&b, s, n);
+		cb_array_text(&b, s, n);
+		cb_array_end(&b);
+		size_t k = ref_field(want, s, n);
+		want[k++] = '\t';
+		want[k++] = '{';
+		k += ref_element(want + k, s, n);
+		want[k++] = ',';
+		k += ref_element(want + k, s, n);
+		want[k++] = '}';
+		assert_int_equal(b.len, k);
+		assert_memory_equal(b.data, want, k);
+		assert_int_equal(rc_valid_esc(s, n), ref_valid_esc(s, n));
+		/* as a JSON string: the same verdict and bytes as jansson */
+		int jn = snprintf(json, sizeof(json), "{\"s\":\"%.*s\"}", (int)n, s);
+		int ours = jt_parse(&ts, json, (size_t)jn, &err, &pos) == 0;
+		json_error_t e;
+		json_t *j = json_loadb(json, (size_t)jn, 0, &e);
+		if (ours != (j != NULL))
+			fail_msg("round %d: jsontok %d, jansson %d: %s", round, ours, j != NULL, json);
+		if (ours) {
+			size_t dn;
+			const char *d = jt_str(&ts, json, 2, &dn);
+			json_t *v = json_object_get(j, "s");
+			assert_int_equal(dn, json_string_length(v));
+			assert_memory_equal(d, json_string_value(v), dn);
+		}
+		json_decref(j);
+	}
+	copybuf_free(&b);
+	jtoks_free(&ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_mutations_agree),
 		cmocka_unit_test(test_int_limits),
 		cmocka_unit_test(test_copy_escaping),
+		cmocka_unit_test(test_word_loops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

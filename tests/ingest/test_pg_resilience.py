@@ -72,6 +72,25 @@ class Resilience(unittest.TestCase):
         return int(self.pg.scalar("SELECT count(*) FROM results r JOIN scans s ON s.id = r.scan_id"
                                   " WHERE s.label = '%s'" % label))
 
+    def dangling(self, scan):
+        """Ids in the scan's rows whose value is not stored, and certificates of its chains
+        without their row: 0 when every row's transaction stored what the row names, or
+        came after one that did (ingest's two connections pass on what they committed)."""
+        dicts = [t for t in ("mxs_texts", "mxs_lists", "mxs_chains", "mxs_refs")
+                 if self.pg.scalar("SELECT to_regclass('%s')" % t)]
+        known = " UNION ALL ".join("SELECT id FROM %s" % t for t in dicts)
+        n = 0
+        for (c,) in self.pg.query("SELECT column_name FROM information_schema.columns WHERE "
+                                  "table_name = 'result_rows' AND data_type = 'bigint' AND "
+                                  "column_name <> 'scan_id'"):
+            n += int(self.pg.scalar(
+                "SELECT count(*) FROM result_rows r WHERE scan_id = %s AND r.%s IS NOT NULL AND "
+                "NOT EXISTS (SELECT 1 FROM (%s) k WHERE k.id = r.%s)" % (scan, c, known, c)))
+        n += int(self.pg.scalar(
+            "SELECT count(*) FROM results r CROSS JOIN unnest(r.chain_sha256) f WHERE "
+            "r.scan_id = %s AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.sha256 = f)" % scan))
+        return n
+
     def spool_files(self):
         return glob.glob(os.path.join(self.spool, "*.jsonl"))
 
@@ -175,6 +194,7 @@ class Resilience(unittest.TestCase):
         self.assertIn("%d result records read, %d result rows stored (%d new" % (n, n, n - partial), r.stdout)
         self.assertEqual(self.pg.scalar("SELECT state || ' ' || targets_read FROM scans WHERE id = %s" % scan),
                          "done %d" % n)
+        self.assertEqual(self.dangling(scan), 0)
 
     def test_database_stops_mid_ingest(self):
         parts = [records(3000, base=i * 3000) for i in range(3)]
@@ -201,6 +221,10 @@ class Resilience(unittest.TestCase):
         self.assertNotIn(" 0 lines spooled", out)
         self.assertIn(" 0 left in the spool", out)
         self.assertEqual(self.spool_files(), [])
+        # every chain and certificate a row names is stored, across the outage
+        self.assertGreater(int(self.pg.scalar("SELECT count(*) FROM results WHERE scan_id = %s"
+                                              " AND chain_sha256 IS NOT NULL" % scan)), 1000)
+        self.assertEqual(self.dangling(scan), 0)
 
     def test_spool_left_at_exit_is_replayed_next_run(self):
         lines = records(2000, base=50000)
