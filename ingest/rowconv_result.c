@@ -133,6 +133,9 @@ static const struct {
 #define NGROUPS 2
 
 static enum store col_store[COL_LAST];
+/* 1: a column of its own whose field, when absent, is simply NULL (put_column would say
+ * so after two switches; most of a row's fields are absent) */
+static unsigned char col_null_when_absent[COL_LAST];
 static int col_group[COL_LAST];
 static int col_ref[COL_LAST];
 static int group_cols[NGROUPS][8];   /* the fields of each group, in element order */
@@ -184,6 +187,14 @@ static void init_stores(void)
 	}
 	add_name(&len, "reply_id", "");
 	add_name(&len, "extra", "");
+	for (int i = 0; i < NCOLS; i++) {
+		enum kind k = cols[i].kind;
+		/* not OUTCOME (code 0), TLSVER (depends on the tls object) or CHAIN */
+		col_null_when_absent[i] = col_store[i] == ST_PLAIN &&
+		                          (k == K_TEXT || k == K_ESC || k == K_TIME || k == K_I16 ||
+		                           k == K_I32 || k == K_BOOL || k == K_TEXTS || k == K_ESCS ||
+		                           k == K_JSONB || k == K_PHASE);
+	}
 }
 
 const char *rowconv_results_columns(void)
@@ -947,8 +958,12 @@ enum rowconv_kind rc_convert_result(struct rowconv *rc, int64_t scan_id, const c
 	cb_int(b, scan_id);
 	cb_text(b, ip, iplen);
 	cb_int(b, port);
-	for (int i = 0; i < NCOLS; i++)
-		put_column(&c, i);
+	for (int i = 0; i < NCOLS; i++) {
+		if (c.slot[i] == 0 && col_null_when_absent[i])
+			cb_null(b);
+		else
+			put_column(&c, i);
+	}
 	put_reply(&c);
 	if (c.nextra) {
 		copybuf_raw(c.x, "}", 1);

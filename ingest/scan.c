@@ -179,11 +179,15 @@ int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
 	snprintf(sid, sizeof(sid), "%" PRId64, id);
 	snprintf(nread, sizeof(nread), "%" PRIu64, targets_read);
 	/*
-	 * One pass over the scan's results: the count is the truth, not what we sent. It is a
-	 * statement of its own, which PostgreSQL may run in parallel (a statement that writes,
-	 * like the UPDATE, never is): at a million rows it was ~4 % of an ingest's time.
+	 * One pass over the scan's results: the count is the truth, not what we sent. It reads
+	 * the scan's partition whole, in a statement of its own: PostgreSQL may then scan it
+	 * in parallel (a statement that writes, like the UPDATE, never is), where "WHERE
+	 * scan_id =" on a partition without statistics went through its whole key (1,000 ms
+	 * at a million rows, 300 ms so). Without the partition, the view.
 	 */
-	static const char count_sql[] = "SELECT count(*) FROM results WHERE scan_id = $1";
+	char count_sql[64];
+	snprintf(count_sql, sizeof(count_sql), "SELECT count(*) FROM results_s%" PRId64, id);
+	static const char count_view[] = "SELECT count(*) FROM results WHERE scan_id = $1";
 	static const char sql[] =
 		"UPDATE scans s SET state = $2, ended_at = now(), targets_read = $3,"
 		" results_stored = $4,"
@@ -196,11 +200,15 @@ int mxs_scan_finish(struct mxs_db *db, int64_t id, enum mxs_scan_state state,
 		" WHERE s.id = $1 RETURNING s.results_stored, s.domains_stored, s.rejected";
 	PGconn *c = mxs_db_conn(db);
 	const char *p[4] = { sid, mxs_scan_state_names[state], nread, nstored };
-	PGresult *r = PQexecParams(c, count_sql, 1, NULL, p, NULL, NULL, 0);
+	PGresult *r = PQexec(c, count_sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && pg_classify(c, r) == PGF_CONN) {
 		PQclear(r);
 		PQreset(c);
-		r = PQexecParams(c, count_sql, 1, NULL, p, NULL, NULL, 0);
+		r = PQexec(c, count_sql);
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && pg_classify(c, r) != PGF_CONN) {
+		PQclear(r);
+		r = PQexecParams(c, count_view, 1, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 		snprintf(nstored, sizeof(nstored), "%s", PQgetvalue(r, 0, 0));
