@@ -5,12 +5,10 @@ instead of the array. domain_mx and results show every value as it was sent; a s
 scan of the same lines adds no set; concurrent ingests of the same lists store each set
 once and fail on none."""
 import os
-import shutil
 import subprocess
-import tempfile
 import unittest
 
-from pg import PgCluster, private_env
+from pg import MigratedClusterCase
 from pgrecords import domain, result, smtp_result, tls, write_jsonl
 
 MXS = os.environ["MXS_BIN"]
@@ -66,26 +64,8 @@ def results():
     return out
 
 
-class MxSets(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgCluster().__enter__()
-        cls.tmp = tempfile.mkdtemp(prefix="mxs-sets-")
-        cls.env = private_env(cls.tmp)
-        subprocess.run([MXS, "db", "--db", cls.pg.url, "migrate"], env=cls.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.__exit__(None, None, None)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def ingest(self, path, *args):
-        return subprocess.run([MXS, "ingest", "--db", self.pg.url, *args, path], env=self.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-
-    def scan(self, label):
-        return self.pg.scalar("SELECT id FROM scans WHERE label = '%s'" % label)
+class MxSets(MigratedClusterCase):
+    tmp_prefix = "mxs-sets-"
 
     def counts(self):
         return [int(self.pg.scalar("SELECT count(*) FROM %s" % t))

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import unittest
 
-from pg import PgCluster, private_env
+from pg import MigratedClusterCase, PgCluster, private_env
 from pgrecords import cert, reply, result, smtp_result, tls, write_jsonl
 
 MXS = os.environ["MXS_BIN"]
@@ -53,26 +53,8 @@ def records(n=60):
     return out
 
 
-class StoredOnce(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgCluster().__enter__()
-        cls.tmp = tempfile.mkdtemp(prefix="mxs-once-")
-        cls.env = private_env(cls.tmp)
-        subprocess.run([MXS, "db", "--db", cls.pg.url, "migrate"], env=cls.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.__exit__(None, None, None)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def ingest(self, path, *args):
-        return subprocess.run([MXS, "ingest", "--db", self.pg.url, *args, path], env=self.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-
-    def scan(self, label):
-        return self.pg.scalar("SELECT id FROM scans WHERE label = '%s'" % label)
+class StoredOnce(MigratedClusterCase):
+    tmp_prefix = "mxs-once-"
 
     def dict_counts(self):
         return [int(self.pg.scalar("SELECT count(*) FROM %s" % t))

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 FIELD_SEP = "\x1f"
 ROW_SEP = "\x1e"
@@ -200,6 +201,33 @@ def private_env(tmpdir, **extra):
     env["XDG_DATA_HOME"] = os.path.join(tmpdir, "share")
     env.update(extra)
     return env
+
+
+class MigratedClusterCase(unittest.TestCase):
+    """A test class's own cluster, migrated by mxsurvey ($MXS_BIN), with a private
+    environment and temporary directory (self.pg, self.env, self.tmp)."""
+    tmp_prefix = "mxs-pg-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mxs = os.environ["MXS_BIN"]
+        cls.pg = PgCluster().__enter__()
+        cls.tmp = tempfile.mkdtemp(prefix=cls.tmp_prefix)
+        cls.env = private_env(cls.tmp)
+        subprocess.run([cls.mxs, "db", "--db", cls.pg.url, "migrate"], env=cls.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def ingest(self, path, *args):
+        return subprocess.run([self.mxs, "ingest", "--db", self.pg.url, *args, path], env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+
+    def scan(self, label):
+        return self.pg.scalar("SELECT id FROM scans WHERE label = '%s'" % label)
 
 
 def wait_for(pred, timeout=30.0, step=0.05):
